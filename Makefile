@@ -1,0 +1,27 @@
+# Developer entry points. `make test` is what CI runs.
+
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test vet unit fuzz bench generate quickstart
+
+## test: vet, every test with the race detector, then each fuzz target for a short time
+test: vet unit fuzz
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+## fuzz: run every Fuzz* target for FUZZTIME each (seed corpora also run in `unit`)
+fuzz:
+	./scripts/fuzz-all $(FUZZTIME)
+
+## bench: run the benchmarks (numbers are reported as ratios against in-run baselines)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## generate: regenerate protobuf code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
+generate:
+	$(GO) generate ./internal/wire
