@@ -39,7 +39,8 @@ type SinkRecord struct {
 	Offset uint64
 	// Payload is the message body as published.
 	Payload []byte
-	// Attributes are the message attributes (never nil).
+	// Attributes are the message attributes (may be nil; read them with
+	// Attribute).
 	Attributes map[string]string
 	// Key is the routing key, "" when none was set.
 	Key string

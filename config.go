@@ -1,0 +1,398 @@
+package connect
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/danube-connect/connect/danube"
+)
+
+// Defaults of the runtime configuration; a zero field takes its default.
+const (
+	DefaultMaxInFlight           = 1000
+	DefaultDrainTimeout          = 30 * time.Second
+	DefaultBatchMaxRecords       = 100
+	DefaultBatchMaxBytes         = 1 << 20
+	DefaultBatchMaxWait          = 100 * time.Millisecond
+	DefaultBreakerThreshold      = 5
+	DefaultBreakerCooldown       = 30 * time.Second
+	DefaultNackDelay             = time.Second
+	DefaultMaxRedeliveries       = 3
+	DefaultPollInterval          = 100 * time.Millisecond
+	DefaultCommitInterval        = time.Second
+	DefaultSourceMaxInFlight     = 1000
+	DefaultOffsetDir             = "offsets"
+	defaultMaxParallelism        = 1024
+	defaultMaxInFlightUpperBound = 1 << 20
+)
+
+// BreakerPolicy configures the circuit breaker guarding the external
+// system. Zero fields take their defaults.
+type BreakerPolicy struct {
+	// FailureThreshold is the number of consecutive failed calls that opens
+	// the breaker (default 5). A negative value disables the breaker.
+	FailureThreshold int
+	// Cooldown is how long the breaker stays open before a half-open probe
+	// (default 30s).
+	Cooldown time.Duration
+}
+
+// BatchPolicy bounds the batches handed to a BatchSink. A batch is flushed
+// when it holds MaxRecords records or MaxBytes payload bytes, or MaxWait
+// after its first record arrived. Sinks without WriteBatch get whatever is
+// already queued, up to MaxRecords, without waiting. Zero fields take their
+// defaults.
+type BatchPolicy struct {
+	MaxRecords int           // default 100
+	MaxBytes   int           // default 1 MiB
+	MaxWait    time.Duration // default 100ms
+}
+
+// Exhausted is what the sink runtime does with a record whose retries are
+// exhausted.
+type Exhausted uint8
+
+// Exhausted policies. The zero value is ExhaustedNack.
+const (
+	// ExhaustedNack nacks the record with SinkTopic.NackDelay so that the
+	// broker redelivers it later; after SinkTopic.MaxRedeliveries
+	// redeliveries seen by this runtime it is dead-lettered instead.
+	ExhaustedNack Exhausted = iota
+	// ExhaustedDeadLetter dead-letters the record at once.
+	ExhaustedDeadLetter
+)
+
+// String returns "nack" or "dead_letter".
+func (e Exhausted) String() string {
+	switch e {
+	case ExhaustedNack:
+		return "nack"
+	case ExhaustedDeadLetter:
+		return "dead_letter"
+	}
+	return fmt.Sprintf("exhausted(%d)", uint8(e))
+}
+
+// SinkTopic is one topic a sink consumes.
+type SinkTopic struct {
+	// Topic is the topic name, "/namespace/topic" (required). Partitioned
+	// topics are consumed over all partitions.
+	Topic string
+	// Subscription is the subscription name (default: the connector name).
+	Subscription string
+	// SubscriptionType is the subscription type (default danube.Shared, the
+	// client's default).
+	SubscriptionType danube.SubscriptionType
+	// SchemaSubject, when set, is the schema subject the topic's records are
+	// expected to carry; a Decoder that finds another subject reports
+	// InvalidData. Informational for the runtime itself.
+	SchemaSubject string
+	// Decoder decodes payloads before they reach the sink (nil: payloads
+	// pass through untouched).
+	Decoder Decoder
+	// DLQTopic is the dead-letter topic (default "{Topic}-dlq").
+	DLQTopic string
+	// OnExhausted says what happens when retries are exhausted (default
+	// ExhaustedNack).
+	OnExhausted Exhausted
+	// NackDelay is the redelivery delay requested on nack (default 1s; the
+	// broker may lengthen it).
+	NackDelay time.Duration
+	// MaxRedeliveries is the number of nack redeliveries seen by this
+	// runtime after which an exhausted record is dead-lettered instead of
+	// nacked (default 3, below the broker's default redelivery limit of 5
+	// after which it would block the subscription). Negative: never
+	// dead-letter on exhaustion, always nack.
+	MaxRedeliveries int
+}
+
+// SinkConfig configures a [SinkRuntime]. Zero fields take their defaults;
+// NewSinkRuntime validates it and reports every problem at once as a
+// Configuration error naming the fields.
+type SinkConfig struct {
+	// Name is the connector name (required): consumer name, default
+	// subscription, DLQ producer name prefix and metrics label.
+	Name string
+	// ServiceURL is the broker address, e.g. "http://127.0.0.1:6650";
+	// required unless Client is set.
+	ServiceURL string
+	// ClientOptions are passed to danube.NewClient when the runtime creates
+	// its own client.
+	ClientOptions []danube.ClientOption
+	// Client is an existing client to use instead of creating one; the
+	// runtime does not close it.
+	Client *danube.Client
+	// Topics are the topics to consume (at least one).
+	Topics []SinkTopic
+	// Retry is the retry policy of Retryable write failures.
+	Retry RetryPolicy
+	// Breaker guards the external system.
+	Breaker BreakerPolicy
+	// Batch bounds batches.
+	Batch BatchPolicy
+	// MaxInFlight bounds the records received and not yet acked, nacked or
+	// dead-lettered, per topic (default 1000).
+	MaxInFlight int
+	// Parallelism is the number of workers per topic partition (default 1).
+	// Records are routed to a worker by a hash of their routing key, so the
+	// order of records with the same key is kept; records without a key are
+	// spread round-robin and lose their relative order.
+	Parallelism int
+	// DrainTimeout bounds the graceful drain at shutdown (default 30s): the
+	// current batches get this long to finish and be acked.
+	DrainTimeout time.Duration
+	// Config is the connector-specific configuration handed to Open in
+	// SinkEnv.Config.
+	Config map[string]any
+}
+
+// SourceTopic is one topic a source publishes to.
+type SourceTopic struct {
+	// Topic is the topic name, "/namespace/topic" (required).
+	Topic string
+	// Partitions is the number of partitions to create the topic with
+	// (0: not partitioned).
+	Partitions int
+	// NonReliable opts in to non-reliable dispatch (at-most-once, no broker
+	// persistence). The default is reliable dispatch.
+	NonReliable bool
+	// SchemaSubject is the registry subject of the topic's schema, for
+	// documentation and the config layer; the Encoder carries the schema.
+	SchemaSubject string
+	// Encoder encodes SourceRecord.Value and names the schema stamped on
+	// each message (nil: Value is encoded as JSON, Payload is sent as is).
+	Encoder Encoder
+	// DLQTopic receives records that cannot be encoded (default
+	// "{Topic}-dlq").
+	DLQTopic string
+}
+
+// SourceConfig configures a [SourceRuntime]. Zero fields take their
+// defaults; NewSourceRuntime validates it.
+type SourceConfig struct {
+	// Name is the connector name (required): producer name, record id
+	// prefix, offset file name and metrics label.
+	Name string
+	// ServiceURL is the broker address; required unless Client is set.
+	ServiceURL string
+	// ClientOptions are passed to danube.NewClient.
+	ClientOptions []danube.ClientOption
+	// Client is an existing client; the runtime does not close it.
+	Client *danube.Client
+	// Topics are the destination topics (at least one). Records whose Topic
+	// is empty go to the first; records naming an unconfigured topic get a
+	// reliable producer with default settings.
+	Topics []SourceTopic
+	// Retry is the retry policy of failed publishes and Retryable Poll
+	// errors; when exhausted the runtime stops with a Fatal error (nothing
+	// unconfirmed is committed, so a restart resumes without loss).
+	Retry RetryPolicy
+	// MaxInFlight bounds records published and not yet confirmed (default
+	// 1000); Poll and Emit wait when it is reached.
+	MaxInFlight int
+	// PollInterval is the pause after a Poll that returned no records
+	// (default 100ms).
+	PollInterval time.Duration
+	// CommitInterval is the minimum time between two offset commits
+	// (default 1s); the final commit at shutdown is always made.
+	CommitInterval time.Duration
+	// DrainTimeout bounds the wait for outstanding confirmations at
+	// shutdown (default 30s).
+	DrainTimeout time.Duration
+	// OffsetStore persists committed offsets (default: a FileOffsetStore in
+	// OffsetDir).
+	OffsetStore OffsetStore
+	// OffsetDir is the directory of the default file offset store (default
+	// "offsets", relative to the working directory).
+	OffsetDir string
+	// Config is the connector-specific configuration handed to Open in
+	// SourceEnv.Config.
+	Config map[string]any
+}
+
+// Encoder is the schema seam of the source side: it encodes record values
+// for one topic (schema.Codec implements it). Encode is called concurrently.
+type Encoder interface {
+	Encode(v any) ([]byte, error)
+	SchemaRef() danube.SchemaRef
+}
+
+func validTopic(t string) bool {
+	return strings.HasPrefix(t, "/") && strings.Count(t, "/") == 2 && !strings.HasSuffix(t, "/")
+}
+
+func (c *SinkConfig) applyDefaults() {
+	for i := range c.Topics {
+		t := &c.Topics[i]
+		if t.Subscription == "" {
+			t.Subscription = c.Name
+		}
+		if t.DLQTopic == "" {
+			t.DLQTopic = DefaultDLQTopic(t.Topic)
+		}
+		if t.NackDelay == 0 {
+			t.NackDelay = DefaultNackDelay
+		}
+		if t.MaxRedeliveries == 0 {
+			t.MaxRedeliveries = DefaultMaxRedeliveries
+		}
+	}
+	c.Retry = c.Retry.withDefaults()
+	if c.Breaker.FailureThreshold == 0 {
+		c.Breaker.FailureThreshold = DefaultBreakerThreshold
+	}
+	if c.Breaker.Cooldown == 0 {
+		c.Breaker.Cooldown = DefaultBreakerCooldown
+	}
+	if c.Batch.MaxRecords == 0 {
+		c.Batch.MaxRecords = DefaultBatchMaxRecords
+	}
+	if c.Batch.MaxBytes == 0 {
+		c.Batch.MaxBytes = DefaultBatchMaxBytes
+	}
+	if c.Batch.MaxWait == 0 {
+		c.Batch.MaxWait = DefaultBatchMaxWait
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Parallelism == 0 {
+		c.Parallelism = 1
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+}
+
+func (c *SinkConfig) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name: required"))
+	}
+	if c.Client == nil && c.ServiceURL == "" {
+		errs = append(errs, errors.New("service_url: required"))
+	}
+	if len(c.Topics) == 0 {
+		errs = append(errs, errors.New("topics: at least one topic is required"))
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Topics {
+		p := fmt.Sprintf("topics[%d]", i)
+		if !validTopic(t.Topic) {
+			errs = append(errs, fmt.Errorf("%s.topic = %q: want /namespace/topic", p, t.Topic))
+		}
+		sub := t.Subscription
+		if sub == "" {
+			sub = c.Name
+		}
+		if seen[t.Topic+"\x00"+sub] {
+			errs = append(errs, fmt.Errorf("%s.topic = %q: consumed twice with subscription %q", p, t.Topic, sub))
+		}
+		seen[t.Topic+"\x00"+sub] = true
+		if t.DLQTopic != "" && !validTopic(t.DLQTopic) {
+			errs = append(errs, fmt.Errorf("%s.dlq_topic = %q: want /namespace/topic", p, t.DLQTopic))
+		}
+		if t.DLQTopic != "" && t.DLQTopic == t.Topic {
+			errs = append(errs, fmt.Errorf("%s.dlq_topic = %q: must differ from the topic", p, t.DLQTopic))
+		}
+		if t.OnExhausted > ExhaustedDeadLetter {
+			errs = append(errs, fmt.Errorf("%s.on_exhausted = %d: unknown policy", p, t.OnExhausted))
+		}
+		if t.NackDelay < 0 {
+			errs = append(errs, fmt.Errorf("%s.nack_delay = %v: must not be negative", p, t.NackDelay))
+		}
+	}
+	if err := c.Retry.validate("retry"); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Breaker.Cooldown < 0 {
+		errs = append(errs, fmt.Errorf("breaker.cooldown = %v: must not be negative", c.Breaker.Cooldown))
+	}
+	if c.Batch.MaxRecords < 0 || c.Batch.MaxBytes < 0 || c.Batch.MaxWait < 0 {
+		errs = append(errs, fmt.Errorf("batch = %+v: bounds must not be negative", c.Batch))
+	}
+	if c.MaxInFlight < 0 || c.MaxInFlight > defaultMaxInFlightUpperBound {
+		errs = append(errs, fmt.Errorf("max_in_flight = %d: want 1..%d", c.MaxInFlight, defaultMaxInFlightUpperBound))
+	}
+	if c.Parallelism < 0 || c.Parallelism > defaultMaxParallelism {
+		errs = append(errs, fmt.Errorf("parallelism = %d: want 1..%d", c.Parallelism, defaultMaxParallelism))
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("drain_timeout = %v: must not be negative", c.DrainTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Configuration(fmt.Errorf("sink connector %q: %w", c.Name, err))
+	}
+	return nil
+}
+
+func (c *SourceConfig) applyDefaults() {
+	for i := range c.Topics {
+		if c.Topics[i].DLQTopic == "" {
+			c.Topics[i].DLQTopic = DefaultDLQTopic(c.Topics[i].Topic)
+		}
+	}
+	c.Retry = c.Retry.withDefaults()
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultSourceMaxInFlight
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = DefaultCommitInterval
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.OffsetDir == "" {
+		c.OffsetDir = DefaultOffsetDir
+	}
+}
+
+func (c *SourceConfig) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name: required"))
+	}
+	if c.Client == nil && c.ServiceURL == "" {
+		errs = append(errs, errors.New("service_url: required"))
+	}
+	if len(c.Topics) == 0 {
+		errs = append(errs, errors.New("topics: at least one topic is required"))
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Topics {
+		p := fmt.Sprintf("topics[%d]", i)
+		if !validTopic(t.Topic) {
+			errs = append(errs, fmt.Errorf("%s.topic = %q: want /namespace/topic", p, t.Topic))
+		}
+		if seen[t.Topic] {
+			errs = append(errs, fmt.Errorf("%s.topic = %q: listed twice", p, t.Topic))
+		}
+		seen[t.Topic] = true
+		if t.Partitions < 0 {
+			errs = append(errs, fmt.Errorf("%s.partitions = %d: must not be negative", p, t.Partitions))
+		}
+		if t.DLQTopic != "" && (!validTopic(t.DLQTopic) || t.DLQTopic == t.Topic) {
+			errs = append(errs, fmt.Errorf("%s.dlq_topic = %q: want another /namespace/topic", p, t.DLQTopic))
+		}
+	}
+	if err := c.Retry.validate("retry"); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxInFlight < 0 || c.MaxInFlight > defaultMaxInFlightUpperBound {
+		errs = append(errs, fmt.Errorf("max_in_flight = %d: want 1..%d", c.MaxInFlight, defaultMaxInFlightUpperBound))
+	}
+	for name, d := range map[string]time.Duration{"poll_interval": c.PollInterval, "commit_interval": c.CommitInterval, "drain_timeout": c.DrainTimeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s = %v: must not be negative", name, d))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Configuration(fmt.Errorf("source connector %q: %w", c.Name, err))
+	}
+	return nil
+}
