@@ -75,6 +75,18 @@ func (e Exhausted) String() string {
 	return fmt.Sprintf("exhausted(%d)", uint8(e))
 }
 
+// ParseExhausted parses "nack" or "dead_letter" (as written in
+// configuration files); "" yields ExhaustedNack.
+func ParseExhausted(s string) (Exhausted, error) {
+	switch s {
+	case "", "nack":
+		return ExhaustedNack, nil
+	case "dead_letter":
+		return ExhaustedDeadLetter, nil
+	}
+	return 0, Configuration(fmt.Errorf("on_exhausted %q: want nack or dead_letter", s))
+}
+
 // SinkTopic is one topic a sink consumes.
 type SinkTopic struct {
 	// Topic is the topic name, "/namespace/topic" (required). Partitioned

@@ -11,6 +11,7 @@ package breaker
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,8 @@ type Breaker struct {
 	cooldown  time.Duration
 	onChange  func(State)
 
+	clean atomic.Bool // closed with no failures counted: Success has nothing to do
+
 	mu       sync.Mutex
 	state    State
 	failures int
@@ -61,8 +64,10 @@ func New(threshold int, cooldown time.Duration, onChange func(State)) *Breaker {
 	if threshold <= 0 {
 		return nil
 	}
-	return &Breaker{threshold: threshold, cooldown: cooldown, onChange: onChange,
+	b := &Breaker{threshold: threshold, cooldown: cooldown, onChange: onChange,
 		changed: make(chan struct{}), now: time.Now}
+	b.clean.Store(true)
+	return b
 }
 
 // State returns the current state.
@@ -176,10 +181,11 @@ func waitFor(ctx context.Context, changed <-chan struct{}, d time.Duration) erro
 
 // Success records a successful call: it closes the breaker.
 func (b *Breaker) Success() {
-	if b == nil {
+	if b == nil || b.clean.Load() {
 		return
 	}
 	b.mu.Lock()
+	b.clean.Store(true)
 	b.failures = 0
 	b.probing = false
 	prev := b.state
@@ -200,6 +206,7 @@ func (b *Breaker) Failure() {
 		return
 	}
 	b.mu.Lock()
+	b.clean.Store(false)
 	b.failures++
 	opened := false
 	if b.state == HalfOpen || (b.state == Closed && b.failures >= b.threshold) {
