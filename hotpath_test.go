@@ -80,14 +80,14 @@ func (p *fakeProducer) SendAsync(ctx context.Context, m *danube.OutgoingMessage,
 func (p *fakeProducer) Flush(context.Context) error { return nil }
 func (p *fakeProducer) Close() error                { return nil }
 
-func newTestSink(tb testing.TB, sink Sink, cfg SinkConfig) (*sinkRun, *sinkTopic, *fakeConsumer, *fakeProducer) {
+func newTestSink(tb testing.TB, sink Sink, cfg SinkConfig, opts ...Option) (*sinkRun, *sinkTopic, *fakeConsumer, *fakeProducer) {
 	tb.Helper()
 	cfg.Name = "test"
 	cfg.ServiceURL = "http://127.0.0.1:1"
 	if len(cfg.Topics) == 0 {
 		cfg.Topics = []SinkTopic{{Topic: "/default/t"}}
 	}
-	r, err := NewSinkRuntime(sink, cfg)
+	r, err := NewSinkRuntime(sink, cfg, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
