@@ -66,11 +66,15 @@ type Committer interface {
 }
 
 // StreamSource is an optional capability for event-driven sources (MQTT,
-// webhooks): when a Source implements it, the runtime calls Stream once
-// after Open instead of Poll (Poll is then never called; implement it as
+// webhooks): when a Source implements it, the runtime calls Stream after
+// Open instead of Poll (Poll is then never called; implement it as
 // `return nil, nil`). Stream pushes records through the [Emitter] and
-// returns when ctx is cancelled (return nil or ctx.Err()) or with an error
-// classified like Poll's; an error from Stream is handled like a Fatal one.
+// returns when ctx is cancelled (return nil or ctx.Err()). Other returns:
+// a Retryable (or unclassified) error restarts Stream after a backoff
+// (RetryPolicy; Fatal after MaxRetries consecutive failures without an
+// emitted record in between, e.g. a lost upstream connection); a Fatal
+// error stops the runtime; nil before ctx is cancelled means the source is
+// finished: the runtime drains, commits and Run returns nil.
 type StreamSource interface {
 	Stream(ctx context.Context, em *Emitter) error
 }
