@@ -172,16 +172,7 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 	defer r.live.Store(nil)
 	r.log.Info("sink running", "topics", topics)
 
-	for _, t := range run.topics {
-		run.wg.Go(func() { t.intake() })
-	}
-
-	<-run.stopCtx.Done()
-	r.metrics.setHealth(r.cfg.Name, false)
-	r.log.Info("draining", "deadline", r.cfg.DrainTimeout)
-	drain := time.AfterFunc(r.cfg.DrainTimeout, cancelWork)
-	run.wg.Wait()
-	drain.Stop()
+	run.serve(cancelWork)
 	run.closeAll()
 	cerr := closeSink()
 	if run.fatal != nil {
@@ -215,6 +206,22 @@ func (r *SinkRuntime) Ready(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// serve runs the intake of every topic until the run stops, then drains:
+// the lanes finish their current batch until the drain deadline cancels
+// the work context. It returns when every goroutine of the run has ended.
+func (run *sinkRun) serve(cancelWork context.CancelFunc) {
+	r := run.r
+	for _, t := range run.topics {
+		run.wg.Go(t.intake)
+	}
+	<-run.stopCtx.Done()
+	r.metrics.setHealth(r.cfg.Name, false)
+	r.log.Info("draining", "deadline", r.cfg.DrainTimeout)
+	drain := time.AfterFunc(r.cfg.DrainTimeout, cancelWork)
+	run.wg.Wait()
+	drain.Stop()
 }
 
 func (run *sinkRun) fail(err error) {
