@@ -1,0 +1,491 @@
+package danube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/danube-connect/connect/internal/wire/danubepb"
+)
+
+// OutgoingMessage is a message to publish.
+type OutgoingMessage struct {
+	// Payload is the message body.
+	Payload []byte
+	// Attributes are user properties delivered with the message.
+	Attributes map[string]string
+	// Key is the routing key: it selects the partition of a partitioned
+	// topic and the consumer of a KeyShared subscription. "" means none.
+	Key string
+}
+
+// Producer publishes messages to one topic, or to every partition of a
+// partitioned topic ([WithPartitions]). It is safe for concurrent use.
+//
+// # Ordering
+//
+// With MaxInFlight 1 (the default, [WithMaxInFlight]) a send is issued only
+// after the previous one was confirmed, so messages from one Producer are
+// stored in the order Send or SendAsync was called (per partition, for
+// partitioned topics), retries included: a retried message is retried before
+// the next one is issued.
+//
+// With MaxInFlight > 1, up to that many sends are on the wire at once. Each
+// is an independent unary RPC, so the broker may store them in any order, and
+// a retried send lands after sends issued later. Keyed sends still go to the
+// partition of their key, so the key-to-partition mapping is kept, but not
+// the order within a key. Use MaxInFlight 1 when order matters.
+//
+// # Retries and recreation
+//
+// Sends failing with a retryable code (see [IsRetryable]) are retried with
+// the client's [RetryPolicy]. When the broker no longer knows the producer
+// (the topic was unloaded or moved: SendMessage NOT_FOUND or PERMISSION_DENIED
+// "…draining or closed…", or a health check answering CLOSE), the producer
+// re-looks up the topic, recreates itself under the same name and retries
+// the send, so a message is never dropped without its caller being told.
+// A send retried after a lost response may be stored twice: delivery is
+// at-least-once.
+type Producer struct {
+	c          *Client
+	topic      string
+	name       string
+	cfg        producerConfig
+	parts      []*partProducer
+	rr         atomic.Uint64 // round-robin counter for unkeyed sends
+	sem        chan struct{} // one slot per send in flight
+	schema     *Schema       // resolved schema, nil without WithSchema
+	schemaWire *danubepb.SchemaReference
+	log        *slog.Logger
+
+	ctx    context.Context // ends on Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // health loops and SendAsync goroutines
+
+	mu      sync.Mutex // guards closed, pending, idle
+	closed  bool
+	pending int           // sends accepted and not completed
+	idle    chan struct{} // closed when pending drops to 0; nil when nobody waits
+}
+
+// partProducer is the broker-side producer of one topic or partition.
+type partProducer struct {
+	p     *Producer
+	topic string
+	name  string
+	reqID atomic.Uint64
+
+	renewMu sync.Mutex // serializes recreation; taken before mu
+	mu      sync.RWMutex
+	st      producerState
+}
+
+type producerState struct {
+	route  route
+	id     uint64 // broker-assigned producer_id
+	gen    uint64 // incremented by every successful (re)creation
+	send   danubepb.ProducerServiceClient
+	health danubepb.HealthCheckClient
+}
+
+// NewProducer creates a producer on topic ("/namespace/topic"). It resolves
+// the schema if [WithSchema] is given, looks the topic up, creates the
+// broker-side producer (one per partition with [WithPartitions]), retrying
+// transient failures, and starts a health-check goroutine per partition
+// that the producer owns. ctx bounds the creation only.
+//
+// Errors: ErrInvalidArgument for a bad topic name or option,
+// ErrFailedPrecondition for a dispatch-strategy or schema-subject mismatch,
+// ErrNotFound for an unknown schema subject, ErrClosed if the client is closed.
+func (c *Client) NewProducer(ctx context.Context, topic string, opts ...ProducerOption) (*Producer, error) {
+	cfg := producerConfig{}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	op := fmt.Sprintf("new producer on %q", topic)
+	if err := validateTopic(topic); err != nil {
+		return nil, newError(op, codes.InvalidArgument, err.Error())
+	}
+	switch {
+	case cfg.partitions < 0:
+		return nil, newError(op, codes.InvalidArgument, fmt.Sprintf("partitions %d < 0", cfg.partitions))
+	case cfg.maxInFlight < 0:
+		return nil, newError(op, codes.InvalidArgument, fmt.Sprintf("max in flight %d < 0", cfg.maxInFlight))
+	case cfg.dispatch != Reliable && cfg.dispatch != NonReliable:
+		return nil, newError(op, codes.InvalidArgument, fmt.Sprintf("unknown dispatch strategy %d", cfg.dispatch))
+	}
+	if cfg.maxInFlight == 0 {
+		cfg.maxInFlight = 1
+	}
+	if cfg.name == "" {
+		cfg.name = generateName("go-producer-")
+	}
+	p := &Producer{
+		c:     c,
+		topic: topic,
+		name:  cfg.name,
+		cfg:   cfg,
+		sem:   make(chan struct{}, cfg.maxInFlight),
+		log:   c.log.With("topic", topic, "producer", cfg.name),
+	}
+	if cfg.schema != nil {
+		s, err := c.registry.Resolve(ctx, *cfg.schema)
+		if err != nil {
+			return nil, fmt.Errorf("new producer on %q: resolve schema: %w", topic, err)
+		}
+		p.schema = s
+		p.schemaWire = cfg.schema.wire()
+	}
+	if cfg.partitions == 0 {
+		p.parts = []*partProducer{{p: p, topic: topic, name: cfg.name}}
+	} else {
+		for i := range cfg.partitions {
+			p.parts = append(p.parts, &partProducer{p: p, topic: PartitionTopic(topic, i), name: fmt.Sprintf("%s-%d", cfg.name, i)})
+		}
+	}
+	for _, pp := range p.parts {
+		if err := pp.create(ctx, c.serviceRoute()); err != nil {
+			return nil, err
+		}
+	}
+	p.ctx, p.cancel = context.WithCancel(c.ctx)
+	for _, pp := range p.parts {
+		p.wg.Go(func() { runHealth(p.ctx, pp, danubepb.HealthCheckRequest_Producer, c.cfg.healthInterval, p.log.With("partition", pp.topic)) })
+	}
+	if err := c.register(p); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	p.log.Info("producer created", "partitions", cfg.partitions, "max_in_flight", cfg.maxInFlight)
+	return p, nil
+}
+
+// Topic returns the topic name given to NewProducer (the base name for a
+// partitioned topic).
+func (p *Producer) Topic() string { return p.topic }
+
+// Name returns the producer name (partition producers are "{name}-{i}").
+func (p *Producer) Name() string { return p.name }
+
+// Partitions returns the number of partitions, 0 for a non-partitioned topic.
+func (p *Producer) Partitions() int { return p.cfg.partitions }
+
+// SchemaID returns the schema id attached to every message, 0 without schema.
+func (p *Producer) SchemaID() uint64 {
+	if p.schema == nil {
+		return 0
+	}
+	return p.schema.ID
+}
+
+// SchemaVersion returns the schema version attached to every message, 0
+// without schema.
+func (p *Producer) SchemaVersion() uint32 {
+	if p.schema == nil {
+		return 0
+	}
+	return p.schema.Version
+}
+
+// Send publishes m and blocks until the broker confirmed it, retrying and
+// recreating as described on [Producer]. It waits for a free in-flight slot
+// first. ctx bounds the whole call; when it ends the message may or may not
+// have been stored. m is not retained after Send returns.
+//
+// Errors: ErrClosed once the producer is closed; ErrInvalidArgument for an
+// oversized message; otherwise the classified broker error of the last
+// attempt (IsRetryable tells whether a later retry may succeed).
+func (p *Producer) Send(ctx context.Context, m *OutgoingMessage) error {
+	if m == nil {
+		return newError("send", codes.InvalidArgument, "nil message")
+	}
+	if err := p.acquire(ctx, false); err != nil {
+		return err
+	}
+	defer p.release()
+	sctx, cancel := p.sendCtx(ctx)
+	defer cancel()
+	return p.send(sctx, m)
+}
+
+// SendAsync issues the send of m and returns without waiting for the
+// broker's confirmation, once a free in-flight slot was taken (it blocks
+// while MaxInFlight sends are pending). If it returns nil, done is called
+// exactly once, from another goroutine, with the outcome as Send would
+// return it; done must be quick and must not block (nor call Flush or
+// Close). With MaxInFlight 1 the done calls happen in send order.
+//
+// ctx bounds both the wait for a slot and the send itself: cancelling it
+// fails a pending send. m and its payload and attributes must not be
+// modified until done is called.
+//
+// An error return (ErrClosed, the context's error) means m was not accepted
+// and done will not be called.
+func (p *Producer) SendAsync(ctx context.Context, m *OutgoingMessage, done func(error)) error {
+	if m == nil {
+		return newError("send", codes.InvalidArgument, "nil message")
+	}
+	if err := p.acquire(ctx, true); err != nil {
+		return err
+	}
+	go func() {
+		defer p.wg.Done()
+		sctx, cancel := p.sendCtx(ctx)
+		err := p.send(sctx, m)
+		cancel()
+		if done != nil {
+			done(err)
+		}
+		p.release()
+	}()
+	return nil
+}
+
+// Flush blocks until every send accepted so far (Send or SendAsync) has
+// completed, or ctx ends. It reports no send outcome: those go to Send's
+// return and the done callbacks.
+func (p *Producer) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	if p.pending == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	ch := p.idle
+	p.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return &ctxError{op: "flush", err: context.Cause(ctx)}
+	}
+}
+
+// Close stops the producer without flushing: pending sends fail with
+// ErrClosed (their done callbacks are called before Close returns), though
+// the broker may already have stored them. Broker-side producers persist
+// until their topic is unloaded; there is no close RPC. Close waits for the
+// producer's goroutines and is idempotent.
+func (p *Producer) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	p.c.unregister(p)
+	p.log.Info("producer closed")
+	return nil
+}
+
+// acquire takes an in-flight slot and counts the send as pending; async
+// sends are also added to the wait group, under mu so Close cannot miss them.
+func (p *Producer) acquire(ctx context.Context, async bool) error {
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &ctxError{op: "send", err: context.Cause(ctx)}
+	case <-p.ctx.Done():
+		return errProducerClosed
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		<-p.sem
+		return errProducerClosed
+	}
+	p.pending++
+	if async {
+		p.wg.Add(1)
+	}
+	return nil
+}
+
+func (p *Producer) release() {
+	p.mu.Lock()
+	p.pending--
+	if p.pending == 0 && p.idle != nil {
+		close(p.idle)
+		p.idle = nil
+	}
+	p.mu.Unlock()
+	<-p.sem
+}
+
+// sendCtx derives a context that also ends when the producer is closed.
+func (p *Producer) sendCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(p.ctx, cancel)
+	return sctx, func() { stop(); cancel() }
+}
+
+// pick selects the partition producer for key.
+func (p *Producer) pick(key string) *partProducer {
+	n := len(p.parts)
+	if n == 1 {
+		return p.parts[0]
+	}
+	if key != "" {
+		return p.parts[keyPartition(key, n)]
+	}
+	return p.parts[(p.rr.Add(1)-1)%uint64(n)]
+}
+
+// overhead is a generous bound on the bytes a StreamMessage adds to its
+// payload and attributes; messages within it of the size limit are measured.
+const overhead = 64 << 10
+
+func (p *Producer) send(ctx context.Context, m *OutgoingMessage) error {
+	pp := p.pick(m.Key)
+	msg := &danubepb.StreamMessage{
+		Payload:      m.Payload,
+		PublishTime:  uint64(time.Now().UnixMilli()),
+		ProducerName: pp.name,
+		Attributes:   m.Attributes,
+		MsgId:        &danubepb.MsgID{TopicName: pp.topic},
+	}
+	if m.Key != "" {
+		msg.RoutingKey = &m.Key
+	}
+	if p.schema != nil {
+		msg.SchemaId = &p.schema.ID
+		msg.SchemaVersion = &p.schema.Version
+	}
+	if limit := p.c.cfg.maxMessageSize; len(m.Payload) > limit-overhead {
+		msg.RequestId, msg.MsgId.ProducerId = ^uint64(0), ^uint64(0) // worst-case varints
+		if size := proto.Size(msg); size > limit {
+			return newError("send to "+pp.topic, codes.InvalidArgument,
+				fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", size, limit))
+		}
+	}
+	return pp.send(ctx, msg)
+}
+
+func (pp *partProducer) nextID() uint64 { return pp.reqID.Add(1) }
+
+func (pp *partProducer) state() producerState {
+	pp.mu.RLock()
+	defer pp.mu.RUnlock()
+	return pp.st
+}
+
+func (pp *partProducer) healthState() (route, uint64, uint64, danubepb.HealthCheckClient) {
+	st := pp.state()
+	return st.route, st.id, st.gen, st.health
+}
+
+// send delivers msg to the broker, retrying transient failures and
+// recreating the producer when the broker lost it.
+func (pp *partProducer) send(ctx context.Context, msg *danubepb.StreamMessage) error {
+	p := pp.p
+	rp := p.c.cfg.retry
+	for n := 0; ; n++ {
+		st := pp.state()
+		msg.RequestId = pp.nextID()
+		msg.MsgId.ProducerId = st.id
+		msg.MsgId.BrokerAddr = st.route.brokerURL
+		_, err := st.send.SendMessage(topicCtx(ctx, st.route), msg)
+		if err == nil {
+			return nil
+		}
+		if p.ctx.Err() != nil {
+			return errProducerClosed
+		}
+		err = wrapErr(ctx, "send to "+pp.topic, err)
+		if ctx.Err() != nil || n >= rp.MaxRetries {
+			return err
+		}
+		switch {
+		case needsRecreate(err):
+			p.log.Info("broker lost the producer; recreating", "partition", pp.topic, "error", err)
+			if rerr := pp.renew(ctx, st.gen, "send failed"); rerr != nil {
+				if p.ctx.Err() != nil {
+					return errProducerClosed
+				}
+				if !IsRetryable(rerr) {
+					return fmt.Errorf("%w; recreate: %w", err, rerr)
+				}
+				if !sleepCtx(ctx, rp.Delay(n)) {
+					return wrapErr(ctx, "send to "+pp.topic, err)
+				}
+			}
+		case IsRetryable(err):
+			p.log.Warn("send failed; retrying", "partition", pp.topic, "attempt", n+1, "error", err)
+			if !sleepCtx(ctx, rp.Delay(n)) {
+				if p.ctx.Err() != nil {
+					return errProducerClosed
+				}
+				return &ctxError{op: "send to " + pp.topic, err: context.Cause(ctx), last: err}
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// create runs lookup + CreateProducer (with retries) starting from route
+// from, and installs the new state.
+func (pp *partProducer) create(ctx context.Context, from route) error {
+	p := pp.p
+	op := fmt.Sprintf("create producer %q on %q", pp.name, pp.topic)
+	var (
+		id uint64
+		cc *grpc.ClientConn
+	)
+	r, err := p.c.establish(ctx, op, pp.topic, from, pp.nextID, func(ctx context.Context, _ route, conn *grpc.ClientConn) error {
+		resp, err := danubepb.NewProducerServiceClient(conn).CreateProducer(ctx, &danubepb.ProducerRequest{
+			RequestId:          pp.nextID(),
+			ProducerName:       pp.name,
+			TopicName:          pp.topic,
+			SchemaRef:          p.schemaWire,
+			ProducerAccessMode: danubepb.ProducerAccessMode_Shared,
+			DispatchStrategy:   p.cfg.dispatch.wire(),
+		})
+		if err != nil {
+			return wrapErr(ctx, op, err)
+		}
+		id, cc = resp.GetProducerId(), conn
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	pp.mu.Lock()
+	pp.st = producerState{
+		route:  r,
+		id:     id,
+		gen:    pp.st.gen + 1,
+		send:   danubepb.NewProducerServiceClient(cc),
+		health: danubepb.NewHealthCheckClient(cc),
+	}
+	pp.mu.Unlock()
+	p.log.Debug("producer attached", "partition", pp.topic, "broker", r.connect.key, "producer_id", id, "proxy", r.proxy)
+	return nil
+}
+
+// renew recreates the producer unless generation gen was already replaced
+// by a concurrent renew.
+func (pp *partProducer) renew(ctx context.Context, gen uint64, reason string) error {
+	pp.renewMu.Lock()
+	defer pp.renewMu.Unlock()
+	st := pp.state()
+	if st.gen != gen {
+		return nil
+	}
+	pp.p.log.Info("recreating producer", "partition", pp.topic, "reason", reason)
+	return pp.create(ctx, st.route)
+}
