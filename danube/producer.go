@@ -159,7 +159,9 @@ func (c *Client) NewProducer(ctx context.Context, topic string, opts ...Producer
 	}
 	p.ctx, p.cancel = context.WithCancel(c.ctx)
 	for _, pp := range p.parts {
-		p.wg.Go(func() { runHealth(p.ctx, pp, danubepb.HealthCheckRequest_Producer, c.cfg.healthInterval, p.log.With("partition", pp.topic)) })
+		p.wg.Go(func() {
+			runHealth(p.ctx, pp, danubepb.HealthCheckRequest_Producer, c.cfg.healthInterval, p.log.With("partition", pp.topic))
+		})
 	}
 	if err := c.register(p); err != nil {
 		_ = p.Close()
