@@ -319,7 +319,7 @@ func (t *sinkTopic) intake() {
 				return
 			}
 			failures++
-			if failures > r.cfg.Retry.retries() && !danube.IsRetryable(err) {
+			if errors.Is(err, danube.ErrClosed) || (failures > r.cfg.Retry.retries() && !danube.IsRetryable(err)) {
 				run.fail(Fatal(fmt.Errorf("receive from %s: %w", t.cfg.Topic, err)))
 				return
 			}
