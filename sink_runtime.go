@@ -187,8 +187,9 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 }
 
 // Ready reports whether the runtime is consuming: Run has subscribed every
-// topic, the circuit breaker is not open and the sink's HealthCheck (if
-// any) passes. It is meant for /readyz and safe for concurrent use.
+// topic, the broker answers (one registry call, bounded by ctx), the
+// circuit breaker is not open and the sink's HealthCheck (if any) passes.
+// It is meant for /readyz and safe for concurrent use.
 func (r *SinkRuntime) Ready(ctx context.Context) error {
 	run := r.live.Load()
 	if run == nil {
@@ -196,6 +197,9 @@ func (r *SinkRuntime) Ready(ctx context.Context) error {
 	}
 	if run.stopCtx.Err() != nil {
 		return errors.New("connect: sink runtime stopping")
+	}
+	if err := brokerReachable(ctx, run.client); err != nil {
+		return err
 	}
 	if s := r.breaker.State(); s == breaker.Open {
 		return errors.New("connect: circuit breaker open")
@@ -245,6 +249,16 @@ func (run *sinkRun) closeAll() {
 		_ = c()
 	}
 	run.closer = nil
+}
+
+// brokerReachable makes one cheap registry call to the broker. Only a
+// transport-level failure (unavailable, timeout) makes it fail: an answer
+// of any kind, even a refusal, proves the broker is reachable.
+func brokerReachable(ctx context.Context, c *danube.Client) error {
+	if _, err := c.Schemas().ListSubjects(ctx); err != nil && (danube.IsRetryable(err) || ctx.Err() != nil) {
+		return fmt.Errorf("connect: broker unreachable: %w", err)
+	}
+	return nil
 }
 
 // callProtected calls f, turning a panic into a Fatal error with the stack.

@@ -219,8 +219,9 @@ func (r *SourceRuntime) Run(ctx context.Context) (err error) {
 }
 
 // Ready reports whether the runtime is publishing: Run has created every
-// producer, it is not stopping, and the source's HealthCheck (if any)
-// passes. It is meant for /readyz and safe for concurrent use.
+// producer, it is not stopping, the broker answers (one registry call,
+// bounded by ctx) and the source's HealthCheck (if any) passes. It is meant
+// for /readyz and safe for concurrent use.
 func (r *SourceRuntime) Ready(ctx context.Context) error {
 	run := r.live.Load()
 	if run == nil {
@@ -228,6 +229,9 @@ func (r *SourceRuntime) Ready(ctx context.Context) error {
 	}
 	if run.stopCtx.Err() != nil {
 		return errors.New("connect: source runtime stopping")
+	}
+	if err := brokerReachable(ctx, run.client); err != nil {
+		return err
 	}
 	if hc, ok := r.src.(HealthChecker); ok {
 		if err := callProtected("HealthCheck", func() error { return hc.HealthCheck(ctx) }); err != nil {
