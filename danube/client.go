@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -195,6 +197,17 @@ func (c *Client) conn(u brokerURL) (*grpc.ClientConn, error) {
 			// published one plus the broker's offset stamp.
 			grpc.MaxCallRecvMsgSize(c.cfg.maxMessageSize+64<<10),
 		),
+		// Reconnect to a broker that went away on the retry policy's scale,
+		// not gRPC's default (1 s growing to 120 s), so retries find it back.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay:  c.cfg.retry.Backoff,
+				Multiplier: 1.6,
+				Jitter:     0.2,
+				MaxDelay:   c.cfg.retry.MaxBackoff,
+			},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 	}
 	if c.cfg.tokenSource != nil {
 		opts = append(opts,
