@@ -1,59 +1,103 @@
-// Package registry is the devbroker's schema registry: subjects, ids, versions, fingerprint dedup,
-// compatibility checking and publish-time validation, optionally persisted in a data directory.
-//
-// Registry serves the subject RPCs of danube_schema.SchemaRegistry. The topic RPCs
-// (ConfigureTopicSchema, UpdateTopicValidationPolicy, GetTopicSchemaConfig) need the broker's topic
-// table, so the broker implements those itself by embedding *Registry and calling Validate.
 package registry
 
 import (
-	"context"
-	"errors"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/danube-connect/connect/internal/wire/schemapb"
 )
 
-// Policy is a topic's validation policy.
-type Policy string
-
-// Validation policies, in the broker's canonical lowercase spelling.
-const (
-	PolicyNone    Policy = "none"
-	PolicyWarn    Policy = "warn"
-	PolicyEnforce Policy = "enforce"
-)
-
-// ParsePolicy parses a validation policy string, case-insensitively.
-func ParsePolicy(s string) (Policy, error) {
-	return "", errors.New("registry: not implemented")
-}
-
-// TopicPolicy is the schema configuration of one topic.
-type TopicPolicy struct {
-	Subject           string // bound subject, "" if none
-	Policy            Policy // none, warn (default) or enforce
-	PayloadValidation bool   // deep payload validation
-}
-
 // Registry is an in-memory schema registry with optional persistence. It is safe for concurrent use.
+//
+// Registry implements the subject RPCs of schemapb.SchemaRegistryServer; the embedded
+// UnimplementedSchemaRegistryServer answers the topic RPCs with UNIMPLEMENTED until the broker
+// overrides them.
 type Registry struct {
 	schemapb.UnimplementedSchemaRegistryServer
+
+	log  *slog.Logger
+	path string // state file; "" keeps the registry in memory only
+	now  func() time.Time
+
+	// mu guards everything below. Mutations hold it for writing while they persist the state,
+	// so the file always matches what readers could have seen.
+	mu       sync.RWMutex
+	subjects map[string]*subject
+	byID     map[uint64]*subject
+	nextID   uint64 // id of the next new subject
 }
 
-// Open opens the registry persisted in dir, or a purely in-memory one when dir is "".
+// subject is one named line of schema versions.
+type subject struct {
+	name        string
+	id          uint64
+	mode        CompatibilityMode
+	nextVersion uint32     // number of the next registered version; numbers are never reused
+	versions    []*version // ascending by number
+}
+
+// version is one registered schema version. Its fields never change after registration.
+type version struct {
+	number      uint32
+	def         *definition
+	description string
+	createdBy   string
+	tags        []string
+	createdAt   int64 // Unix seconds
+
+	ocfReaders ocfReaderCache // avro payload validation: writer schemas known to be readable
+}
+
+func (s *subject) latest() *version {
+	if len(s.versions) == 0 {
+		return nil
+	}
+	return s.versions[len(s.versions)-1]
+}
+
+func (s *subject) find(n uint32) *version {
+	for _, v := range s.versions {
+		if v.number == n {
+			return v
+		}
+	}
+	return nil
+}
+
+// Open opens the registry persisted in dir, or a purely in-memory one when dir is "". The
+// directory is created if needed. A nil logger discards. Open starts no goroutines.
 func Open(dir string, logger *slog.Logger) (*Registry, error) {
-	return &Registry{}, nil
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Registry{
+		log:      logger,
+		now:      time.Now,
+		subjects: map[string]*subject{},
+		byID:     map[uint64]*subject{},
+		nextID:   1,
+	}
+	if dir == "" {
+		return r, nil
+	}
+	if err := r.load(dir); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
-// Close flushes and releases the registry's files.
+// Close releases the registry. Every mutation is already durable when its RPC returns, so Close
+// has nothing to flush; it is idempotent and the registry stays readable afterwards.
 func (r *Registry) Close() error { return nil }
 
-// SubjectID reports the id of subject and whether the subject exists.
-func (r *Registry) SubjectID(subject string) (uint64, bool) { return 0, false }
-
-// Validate applies the topic's policy to one published message. A nil error accepts the message;
-// otherwise the error text explains the rejection (the broker answers PERMISSION_DENIED with it).
-func (r *Registry) Validate(ctx context.Context, p TopicPolicy, schemaID *uint64, schemaVersion *uint32, payload []byte) error {
-	return nil
+// SubjectID reports the id of subject and whether the subject exists. It does not allocate.
+func (r *Registry) SubjectID(subject string) (uint64, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.subjects[subject]
+	if !ok {
+		return 0, false
+	}
+	return s.id, true
 }
