@@ -16,7 +16,7 @@ func u64(v uint64) *uint64 { return &v }
 func u32(v uint32) *uint32 { return &v }
 
 // ocfFile encodes records as an Avro object container file written with schema.
-func ocfFile(t testing.TB, schema string, codec ocf.CodecName, records ...map[string]any) []byte {
+func ocfFile(t testing.TB, schema string, codec ocf.CodecName, records ...any) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	enc, err := ocf.NewEncoder(schema, &buf, ocf.WithCodec(codec), ocf.WithEncoderSchemaCache(&avro.SchemaCache{}))
