@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -193,5 +194,44 @@ func BenchmarkValidate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestConcurrentUse registers, deletes and validates from several goroutines at once (run with
+// -race).
+func TestConcurrentUse(t *testing.T) {
+	reg, c := newRegistry(t)
+	id := register(t, c, "s", "json_schema", userJSON).SchemaId
+	if _, err := c.SetCompatibilityMode(ctxT(t), &schemapb.SetCompatibilityModeRequest{Subject: "s", CompatibilityMode: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for i := range 50 {
+				var err error
+				switch w {
+				case 0:
+					_, err = reg.register(&schemapb.RegisterSchemaRequest{Subject: "s", SchemaType: "json_schema",
+						SchemaDefinition: []byte(fmt.Sprintf(`{"type":"object","properties":{"f%d":{"type":"string"}}}`, i))})
+				case 1:
+					_ = reg.deleteVersion("s", uint32(i))
+				default:
+					_ = reg.Validate(t.Context(), TopicPolicy{Subject: "s", Policy: PolicyEnforce, PayloadValidation: true},
+						&id, nil, []byte(`{"name":"x"}`))
+					_, err = reg.ListSubjects(t.Context(), &schemapb.ListSubjectsRequest{})
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
