@@ -1,0 +1,246 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Core is the part of a connector configuration file shared by every
+// connector. Its keys are those of the Rust SDK's ConnectorConfig
+// (danube_service_url, connector_name, [retry], [processing], [[schemas]]),
+// with the same meaning and defaults, so a Rust connector's core file loads
+// unchanged, plus sections the Rust SDK lacks.
+type Core struct {
+	DanubeServiceURL string `config:"danube_service_url" default:"http://127.0.0.1:6650" doc:"Danube broker URL, http:// or https:// (env DANUBE_SERVICE_URL)."`
+	ConnectorName    string `config:"connector_name" required:"true" doc:"Unique connector name: consumer and producer name, default subscription, offset file name and metrics label (env CONNECTOR_NAME)."`
+	Connector        string `config:"connector" doc:"Built-in connector to run (see the connector sections below); its settings are in the table of the same name, e.g. [generator]."`
+
+	Auth          Auth          `config:"auth" doc:"Broker authentication."`
+	Retry         Retry         `config:"retry" doc:"Retries of failed writes (sinks) and publishes or polls (sources)."`
+	Processing    Processing    `config:"processing" doc:"Batching, concurrency and runtime settings."`
+	Schemas       []Schema      `config:"schemas" doc:"Schema registry subjects per topic ([[schemas]])."`
+	Topics        []Topic       `config:"topics" doc:"Topics a sink consumes ([[topics]]); sources name their destination topics in their own section."`
+	DeadLetter    DeadLetter    `config:"dead_letter" doc:"What happens to records whose retries are exhausted (sinks); per-topic keys override."`
+	Breaker       Breaker       `config:"breaker" doc:"Circuit breaker guarding the external system (sinks)."`
+	Source        Source        `config:"source" doc:"Offset storage and commits (sources)."`
+	Observability Observability `config:"observability" doc:"HTTP endpoints, logging and tracing."`
+}
+
+// Auth configures how the connector authenticates to the broker.
+type Auth struct {
+	Token  string `config:"token" secret:"true" doc:"Bearer token sent with every call; write \"${DANUBE_TOKEN}\" to read it from the environment."`
+	CAFile string `config:"ca_file" doc:"PEM file of the certificate authorities trusted for https:// broker URLs (default: the system pool)."`
+}
+
+// Retry is the Rust SDK's [retry] section plus the backoff shape.
+type Retry struct {
+	MaxRetries     int     `config:"max_retries" default:"3" min:"0" max:"100" doc:"Retries after the first attempt; 0 disables retries."`
+	RetryBackoffMS int     `config:"retry_backoff_ms" default:"1000" min:"1" doc:"First backoff delay in milliseconds."`
+	MaxBackoffMS   int     `config:"max_backoff_ms" default:"30000" min:"1" doc:"Cap of every backoff delay in milliseconds."`
+	Backoff        string  `config:"backoff" default:"exponential" enum:"exponential,linear,fixed" doc:"Shape of the delays between retries."`
+	Jitter         float64 `config:"jitter" default:"0.2" min:"0" max:"1" doc:"Random spread of each delay, a fraction of it (0 disables)."`
+}
+
+// Validate checks that the backoff bounds are ordered.
+func (r *Retry) Validate() error {
+	if r.MaxBackoffMS < r.RetryBackoffMS {
+		return Errorf("max_backoff_ms", "%d is below retry_backoff_ms %d", r.MaxBackoffMS, r.RetryBackoffMS)
+	}
+	return nil
+}
+
+// Processing is the Rust SDK's [processing] section plus runtime bounds.
+type Processing struct {
+	BatchSize      int           `config:"batch_size" default:"1000" min:"1" max:"1000000" doc:"Most records per batch handed to a sink (and per poll of a source)."`
+	BatchTimeoutMS int           `config:"batch_timeout_ms" default:"1000" min:"1" doc:"Longest wait in milliseconds for a batch to fill before it is written."`
+	BatchMaxBytes  int           `config:"batch_max_bytes" default:"1048576" min:"1" doc:"Most payload bytes per batch."`
+	PollIntervalMS int           `config:"poll_interval_ms" default:"100" min:"1" doc:"Pause in milliseconds after a source poll that returned nothing."`
+	MetricsPort    int           `config:"metrics_port" default:"9090" min:"0" max:"65535" doc:"Port of the HTTP endpoints when observability.http_addr is empty; 0 disables them."`
+	LogLevel       string        `config:"log_level" default:"info" enum:"trace,debug,info,warn,error" doc:"Log level (trace is debug)."`
+	MaxInFlight    int           `config:"max_in_flight" default:"1000" min:"1" max:"1048576" doc:"Most records received and unresolved per topic (sinks) or published and unconfirmed (sources)."`
+	Parallelism    int           `config:"parallelism" default:"1" min:"1" max:"1024" doc:"Sink workers per topic partition; records with the same key stay in order."`
+	DrainTimeout   time.Duration `config:"drain_timeout" default:"30s" min:"0s" doc:"How long in-flight work may take to finish at shutdown or reload."`
+}
+
+// Schema is one [[schemas]] entry: the registry subject of a topic.
+type Schema struct {
+	Topic           string          `config:"topic" required:"true" doc:"Topic, /namespace/name."`
+	Subject         string          `config:"subject" required:"true" doc:"Registry subject."`
+	SchemaType      string          `config:"schema_type" required:"true" enum:"json_schema,avro,string,number,bytes" doc:"Schema type."`
+	SchemaFile      string          `config:"schema_file" doc:"File holding the schema definition (JSON Schema or Avro); needed to register it."`
+	AutoRegister    bool            `config:"auto_register" doc:"Register schema_file under subject at start when it is not registered yet."`
+	VersionStrategy VersionStrategy `config:"version_strategy" default:"latest" doc:"Schema version producers use: \"latest\", {pinned = N} or {minimum = N} (also \"pinned:N\", \"minimum:N\")."`
+}
+
+// Validate checks topic syntax and that a registered schema has a file.
+func (s *Schema) Validate() error {
+	var errs []error
+	if s.Topic != "" && !ValidTopic(s.Topic) {
+		errs = append(errs, Errorf("topic", "%q: want /namespace/name", s.Topic))
+	}
+	if s.AutoRegister && s.SchemaFile == "" && (s.SchemaType == "json_schema" || s.SchemaType == "avro") {
+		errs = append(errs, Errorf("schema_file", "required when auto_register is true for schema_type %s", s.SchemaType))
+	}
+	return joinErrs(errs)
+}
+
+// Topic is one [[topics]] entry of a sink.
+type Topic struct {
+	Topic            string        `config:"topic" required:"true" doc:"Topic to consume, /namespace/name; partitioned topics are consumed over all partitions."`
+	Subscription     string        `config:"subscription" doc:"Subscription name (default: connector_name)."`
+	SubscriptionType string        `config:"subscription_type" default:"shared" enum:"shared,exclusive,failover,key_shared" doc:"Subscription type."`
+	DLQTopic         string        `config:"dlq_topic" doc:"Dead-letter topic (default: the topic with \"-dlq\" appended)."`
+	OnExhausted      string        `config:"on_exhausted" enum:"nack,dead_letter" doc:"Overrides dead_letter.on_exhausted for this topic."`
+	NackDelay        time.Duration `config:"nack_delay" min:"0s" doc:"Overrides dead_letter.nack_delay for this topic."`
+	MaxRedeliveries  int           `config:"max_redeliveries" min:"-1" doc:"Overrides dead_letter.max_redeliveries for this topic (0: use it)."`
+	SchemaSubject    string        `config:"schema_subject" doc:"Registry subject the topic's records are expected to carry."`
+}
+
+// Validate checks the topic names.
+func (t *Topic) Validate() error {
+	var errs []error
+	if t.Topic != "" && !ValidTopic(t.Topic) {
+		errs = append(errs, Errorf("topic", "%q: want /namespace/name", t.Topic))
+	}
+	if t.DLQTopic != "" && !ValidTopic(t.DLQTopic) {
+		errs = append(errs, Errorf("dlq_topic", "%q: want /namespace/name", t.DLQTopic))
+	} else if t.DLQTopic != "" && t.DLQTopic == t.Topic {
+		errs = append(errs, Errorf("dlq_topic", "%q: must differ from the topic", t.DLQTopic))
+	}
+	return joinErrs(errs)
+}
+
+// DeadLetter is the default dead-letter policy of a sink's topics.
+type DeadLetter struct {
+	OnExhausted     string        `config:"on_exhausted" default:"nack" enum:"nack,dead_letter" doc:"When retries are exhausted: nack (the broker redelivers after nack_delay; dead-lettered after max_redeliveries) or dead_letter at once."`
+	NackDelay       time.Duration `config:"nack_delay" default:"1s" min:"0s" doc:"Redelivery delay requested on nack."`
+	MaxRedeliveries int           `config:"max_redeliveries" default:"3" min:"-1" doc:"Redeliveries after which an exhausted record is dead-lettered instead of nacked; -1 never dead-letters on exhaustion."`
+}
+
+// Breaker configures the circuit breaker.
+type Breaker struct {
+	FailureThreshold int           `config:"failure_threshold" default:"5" min:"-1" doc:"Consecutive failed writes that open the breaker (consumption pauses); -1 disables it."`
+	Cooldown         time.Duration `config:"cooldown" default:"30s" min:"0s" doc:"How long the breaker stays open before a probe."`
+}
+
+// Source configures the offsets of a source connector.
+type Source struct {
+	OffsetsDir     string        `config:"offsets_dir" default:"offsets" doc:"Directory of the offset files (<connector_name>.offsets.json)."`
+	CommitInterval time.Duration `config:"commit_interval" default:"1s" min:"0s" doc:"Least time between two offset commits; the last commit at shutdown is always made."`
+}
+
+// Observability configures the HTTP endpoints, logs and traces.
+type Observability struct {
+	HTTPAddr        string `config:"http_addr" doc:"Listen address of /metrics, /healthz and /readyz, e.g. \":9090\" or \"127.0.0.1:0\"; empty: \":\" + processing.metrics_port; \"off\" disables."`
+	LogFormat       string `config:"log_format" default:"text" enum:"text,json" doc:"Log format."`
+	LogLevel        string `config:"log_level" enum:"trace,debug,info,warn,error" doc:"Log level; empty: processing.log_level."`
+	TracingExporter string `config:"tracing_exporter" default:"off" enum:"off,stdout" doc:"OpenTelemetry span exporter: off, or stdout (one JSON span per line on stdout)."`
+	ServiceName     string `config:"service_name" doc:"service.name of exported spans (default: connector_name)."`
+}
+
+// Validate checks the broker URL and that topics and subjects are unique.
+func (c *Core) Validate() error {
+	var errs []error
+	if !strings.HasPrefix(c.DanubeServiceURL, "http://") && !strings.HasPrefix(c.DanubeServiceURL, "https://") {
+		errs = append(errs, Errorf("danube_service_url", "%q: want http://host:port or https://host:port", c.DanubeServiceURL))
+	}
+	if strings.ContainsAny(c.ConnectorName, "/ \t\n") {
+		errs = append(errs, Errorf("connector_name", "%q: must not contain '/' or spaces", c.ConnectorName))
+	}
+	seen := map[string]int{}
+	for i, t := range c.Topics {
+		sub := t.Subscription
+		if sub == "" {
+			sub = c.ConnectorName
+		}
+		k := t.Topic + "\x00" + sub
+		if j, dup := seen[k]; dup {
+			errs = append(errs, Errorf(fmt.Sprintf("topics[%d].topic", i), "%q with subscription %q is already listed as topics[%d]", t.Topic, sub, j))
+		}
+		seen[k] = i
+	}
+	schemas := map[string]int{}
+	for i, s := range c.Schemas {
+		if j, dup := schemas[s.Topic]; dup && s.Topic != "" {
+			errs = append(errs, Errorf(fmt.Sprintf("schemas[%d].topic", i), "%q is already listed as schemas[%d]", s.Topic, j))
+		}
+		schemas[s.Topic] = i
+	}
+	return joinErrs(errs)
+}
+
+// LogValue redacts secrets when a Core is logged.
+func (c Core) LogValue() slog.Value { return LogValue(&c) }
+
+// ValidTopic reports whether t has the form /namespace/name.
+func ValidTopic(t string) bool {
+	ns, name, ok := strings.Cut(strings.TrimPrefix(t, "/"), "/")
+	return strings.HasPrefix(t, "/") && ok && ns != "" && name != "" && !strings.ContainsAny(name, "/ ")
+}
+
+// VersionStrategy selects the schema version a producer uses: the latest,
+// a pinned version or a minimum version. It is written "latest",
+// {pinned = 3} or {minimum = 2} (the Rust SDK's forms), or "pinned:3".
+type VersionStrategy struct {
+	// Kind is "latest", "pinned" or "minimum".
+	Kind string
+	// Version is the pinned or minimum version.
+	Version uint32
+}
+
+// ConfigType names the type in the reference docs.
+func (VersionStrategy) ConfigType() string { return "version strategy" }
+
+// String returns "latest", "pinned:N" or "minimum:N".
+func (v VersionStrategy) String() string {
+	if v.Kind == "" || v.Kind == "latest" {
+		return "latest"
+	}
+	return v.Kind + ":" + strconv.FormatUint(uint64(v.Version), 10)
+}
+
+// UnmarshalConfig accepts "latest", "pinned:N", "minimum:N" or a table
+// with one key pinned or minimum (any case).
+func (v *VersionStrategy) UnmarshalConfig(raw any) error {
+	const want = `want "latest", {pinned = N} or {minimum = N}`
+	switch x := raw.(type) {
+	case string:
+		kind, num, hasNum := strings.Cut(strings.ToLower(strings.TrimSpace(x)), ":")
+		if kind == "latest" && !hasNum {
+			*v = VersionStrategy{Kind: "latest"}
+			return nil
+		}
+		if (kind == "pinned" || kind == "minimum") && hasNum {
+			n, err := strconv.ParseUint(num, 10, 32)
+			if err != nil || n == 0 {
+				return fmt.Errorf("version %q: want a positive integer", num)
+			}
+			*v = VersionStrategy{Kind: kind, Version: uint32(n)}
+			return nil
+		}
+		return fmt.Errorf("%s, got %q", want, x)
+	case map[string]any:
+		if len(x) != 1 {
+			return fmt.Errorf("%s, got a table with %d keys", want, len(x))
+		}
+		for k, val := range x {
+			kind := strings.ToLower(k)
+			if kind != "pinned" && kind != "minimum" {
+				return fmt.Errorf("%s, got key %q", want, k)
+			}
+			n, ok := asInt(val)
+			if !ok || n <= 0 || n > 1<<32-1 {
+				return fmt.Errorf("%s: version must be a positive integer, got %s", kind, describe(val))
+			}
+			*v = VersionStrategy{Kind: kind, Version: uint32(n)}
+		}
+		return nil
+	}
+	return fmt.Errorf("%s, got %s", want, describe(raw))
+}
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }

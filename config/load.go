@@ -1,0 +1,516 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts the environment variables that override any key: the
+// rest of the name is the key path with "__" between path segments, in any
+// case. DANUBE_CONNECT__RETRY__MAX_RETRIES=5 sets retry.max_retries;
+// DANUBE_CONNECT__TOPICS__0__SUBSCRIPTION=s sets topics[0].subscription.
+// Single underscores belong to key names, so the mapping is unambiguous.
+const EnvPrefix = "DANUBE_CONNECT__"
+
+// Environment variables with a fixed meaning, kept from the Rust SDK.
+const (
+	// EnvServiceURL overrides danube_service_url.
+	EnvServiceURL = "DANUBE_SERVICE_URL"
+	// EnvConnectorName overrides connector_name.
+	EnvConnectorName = "CONNECTOR_NAME"
+	// EnvConfigPath names the configuration file when no -c flag is given.
+	EnvConfigPath = "CONNECTOR_CONFIG_PATH"
+)
+
+// Format is the syntax of a configuration file.
+type Format int
+
+// Formats.
+const (
+	TOML Format = iota
+	YAML
+)
+
+// FormatOf returns the format implied by a file name: YAML for .yaml and
+// .yml, TOML otherwise.
+func FormatOf(path string) Format {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		return YAML
+	}
+	return TOML
+}
+
+// Options are the sources layered over a file, in order of precedence:
+// defaults < file < environment < Set.
+type Options struct {
+	// Env is the environment as "KEY=VALUE" pairs (usually os.Environ()).
+	// It supplies ${VAR} interpolation, the EnvServiceURL and
+	// EnvConnectorName aliases and EnvPrefix overrides. Nil means an empty
+	// environment.
+	Env []string
+	// Set are "key.path=value" overrides from the command line (--set);
+	// list elements are addressed as topics[0].topic or topics.0.topic.
+	Set []string
+}
+
+func (o Options) lookup(name string) (string, bool) {
+	for i := len(o.Env) - 1; i >= 0; i-- {
+		k, v, ok := strings.Cut(o.Env[i], "=")
+		if ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// Parse decodes data in the given format into a generic tree. Syntax
+// errors name the line.
+func Parse(source string, data []byte, f Format) (map[string]any, error) {
+	tree := map[string]any{}
+	switch f {
+	case YAML:
+		if len(bytes.TrimSpace(data)) == 0 {
+			return tree, nil
+		}
+		var raw any
+		if err := yaml.Unmarshal(data, &raw); err != nil {
+			return nil, newError(source, []*FieldError{{Path: "(syntax)", Msg: strings.TrimPrefix(err.Error(), "yaml: ")}})
+		}
+		n, err := normalizeYAML(raw, "")
+		if err != nil {
+			return nil, newError(source, []*FieldError{{Path: "(syntax)", Msg: err.Error()}})
+		}
+		if n == nil {
+			return tree, nil
+		}
+		m, ok := n.(map[string]any)
+		if !ok {
+			return nil, newError(source, []*FieldError{{Path: "(root)", Msg: "want a mapping of keys at the top level, got " + describe(n)}})
+		}
+		return m, nil
+	default:
+		if err := toml.Unmarshal(data, &tree); err != nil {
+			var de *toml.DecodeError
+			if errors.As(err, &de) {
+				row, col := de.Position()
+				return nil, newError(source, []*FieldError{{Path: fmt.Sprintf("(syntax) line %d column %d", row, col), Msg: de.Error()}})
+			}
+			return nil, newError(source, []*FieldError{{Path: "(syntax)", Msg: err.Error()}})
+		}
+		return tree, nil
+	}
+}
+
+// normalizeYAML turns YAML's generic values into the shapes TOML produces:
+// maps with string keys, int64 integers.
+func normalizeYAML(v any, path string) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			n, err := normalizeYAML(e, joinPath(path, k))
+			if err != nil {
+				return nil, err
+			}
+			x[k] = n
+		}
+		return x, nil
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			ks, ok := k.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: key %v: keys must be strings", orRoot(path), k)
+			}
+			n, err := normalizeYAML(e, joinPath(path, ks))
+			if err != nil {
+				return nil, err
+			}
+			out[ks] = n
+		}
+		return out, nil
+	case []any:
+		for i, e := range x {
+			n, err := normalizeYAML(e, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return nil, err
+			}
+			x[i] = n
+		}
+		return x, nil
+	case int:
+		return int64(x), nil
+	case uint64:
+		return x, nil
+	}
+	return v, nil
+}
+
+var interpolation = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// interpolate replaces ${VAR} and ${VAR:-default} in every string of tree
+// with values from the environment ("$$" is a literal "$"). A replaced
+// string becomes text, so "${RETRIES:-5}" may fill an integer key. An unset
+// variable without a default is an error naming the key.
+func interpolate(node any, path string, o Options, errs *[]*FieldError) any {
+	switch x := node.(type) {
+	case map[string]any:
+		for k, v := range x {
+			x[k] = interpolate(v, joinPath(path, k), o, errs)
+		}
+	case []any:
+		for i, v := range x {
+			x[i] = interpolate(v, fmt.Sprintf("%s[%d]", path, i), o, errs)
+		}
+	case string:
+		if !strings.Contains(x, "$") {
+			return x
+		}
+		changed := false
+		out := interpolation.ReplaceAllStringFunc(x, func(m string) string {
+			changed = true
+			if m == "$$" {
+				return "$"
+			}
+			sub := interpolation.FindStringSubmatch(m)
+			if v, ok := o.lookup(sub[1]); ok && (v != "" || sub[2] == "") {
+				return v
+			}
+			if sub[2] != "" {
+				return sub[3]
+			}
+			*errs = append(*errs, &FieldError{Path: path, Msg: fmt.Sprintf("environment variable %s is not set (write ${%s:-default} for a default)", sub[1], sub[1])})
+			return ""
+		})
+		if changed {
+			return text{s: out}
+		}
+	}
+	return node
+}
+
+// setPath stores val at the key path segs below node and returns the new
+// node. Numeric segments index lists; index len(list) appends.
+func setPath(node any, segs []string, val any) (any, error) {
+	if len(segs) == 0 {
+		return val, nil
+	}
+	seg := segs[0]
+	if idx, err := strconv.Atoi(seg); err == nil && idx >= 0 {
+		list, ok := node.([]any)
+		if node != nil && !ok {
+			return nil, fmt.Errorf("index %d: the value there is not a list", idx)
+		}
+		if idx > len(list) {
+			return nil, fmt.Errorf("index %d out of range (the list has %d entries)", idx, len(list))
+		}
+		if idx == len(list) {
+			list = append(list, nil)
+		}
+		child, err := setPath(list[idx], segs[1:], val)
+		if err != nil {
+			return nil, err
+		}
+		list[idx] = child
+		return list, nil
+	}
+	m, ok := node.(map[string]any)
+	if node != nil && !ok {
+		return nil, fmt.Errorf("key %q: the value there is not a table", seg)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	child, err := setPath(m[seg], segs[1:], val)
+	if err != nil {
+		return nil, err
+	}
+	m[seg] = child
+	return m, nil
+}
+
+// splitKeyPath splits "topics[0].topic" or "topics.0.topic" into segments.
+func splitKeyPath(p string) ([]string, bool) {
+	p = strings.NewReplacer("[", ".", "]", "").Replace(p)
+	segs := strings.Split(p, ".")
+	for _, s := range segs {
+		if s == "" {
+			return nil, false
+		}
+	}
+	return segs, true
+}
+
+// overlay applies environment and --set overrides to tree. skip reports
+// env paths to ignore (sections of other connectors, so that one
+// environment can serve several connectors in one process).
+func overlay(tree map[string]any, o Options, aliases map[string]string, skip func(segs []string) bool, errs *[]*FieldError) map[string]any {
+	set := func(segs []string, v text) {
+		n, err := setPath(tree, segs, v)
+		if err != nil {
+			*errs = append(*errs, &FieldError{Path: strings.Join(segs, "."), Msg: err.Error() + " (from " + v.origin + ")"})
+			return
+		}
+		tree = n.(map[string]any)
+	}
+	for _, name := range sortedAliasNames(aliases) {
+		if v, ok := o.lookup(name); ok && v != "" {
+			set([]string{aliases[name]}, text{s: v, origin: "env " + name})
+		}
+	}
+	var prefixed []string
+	for _, kv := range o.Env {
+		if k, _, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(strings.ToUpper(k), EnvPrefix) {
+			prefixed = append(prefixed, k)
+		}
+	}
+	slicesSortUnique(&prefixed)
+	for _, name := range prefixed {
+		v, _ := o.lookup(name)
+		rest := strings.ToLower(name[len(EnvPrefix):])
+		segs := strings.Split(rest, "__")
+		bad := rest == ""
+		for _, s := range segs {
+			bad = bad || s == ""
+		}
+		if bad {
+			*errs = append(*errs, &FieldError{Path: "(env)", Msg: fmt.Sprintf("%s: want %sSECTION__KEY=value", name, EnvPrefix)})
+			continue
+		}
+		if skip != nil && skip(segs) {
+			continue
+		}
+		set(segs, text{s: v, origin: "env " + name})
+	}
+	for _, s := range o.Set {
+		k, v, ok := strings.Cut(s, "=")
+		segs, okPath := splitKeyPath(strings.TrimSpace(k))
+		if !ok || !okPath {
+			*errs = append(*errs, &FieldError{Path: "(--set)", Msg: fmt.Sprintf("%q: want key.path=value", s)})
+			continue
+		}
+		set(segs, text{s: v, origin: "--set " + strings.TrimSpace(k)})
+	}
+	return tree
+}
+
+func sortedAliasNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slicesSortUnique(&out)
+	return out
+}
+
+// Load reads the file at path (TOML, or YAML for .yaml/.yml), applies the
+// defaults of dst, interpolates ${VAR}, layers the EnvPrefix environment
+// and opts.Set over it and decodes the result strictly onto dst (a pointer
+// to a struct), then validates it. Every problem is reported at once in an
+// *[Error].
+func Load(path string, dst any, opts Options) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	return LoadBytes(path, data, FormatOf(path), dst, opts)
+}
+
+// LoadBytes is [Load] for data already read; source names it in errors.
+func LoadBytes(source string, data []byte, f Format, dst any, opts Options) error {
+	tree, err := Parse(source, data, f)
+	if err != nil {
+		return err
+	}
+	if err := ApplyDefaults(dst); err != nil {
+		return err
+	}
+	var probs []*FieldError
+	interpolate(tree, "", opts, &probs)
+	tree = overlay(tree, opts, nil, nil, &probs)
+	probs = append(probs, decodeProblems(Decode(tree, dst))...)
+	if len(probs) == 0 {
+		probs = append(probs, decodeProblems(Validate(dst))...)
+	}
+	return newError(source, probs)
+}
+
+func decodeProblems(err error) []*FieldError {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Problems
+	}
+	return []*FieldError{{Path: "(root)", Msg: err.Error()}}
+}
+
+// Catalog resolves the connector a document names to its configuration
+// section. The connectors package implements it.
+type Catalog interface {
+	// Section returns a new, zero configuration struct (a pointer) for the
+	// named connector, and false when there is no such connector.
+	Section(connector string) (any, bool)
+	// Names lists the known connectors.
+	Names() []string
+}
+
+// Document is one connector's configuration file: the core keys and the
+// section of the connector it names (the table whose key is the
+// connector's name, e.g. [generator]).
+type Document struct {
+	// Source is the file the document was read from.
+	Source string
+	// Core holds the core keys.
+	Core Core
+	// Connector is the connector's section (a pointer to its config
+	// struct), nil when the document was loaded without a catalog.
+	Connector any
+}
+
+// LoadDocument reads a connector configuration file. With a nil catalog
+// only the core keys are accepted (a Rust connector's core file loads
+// unchanged); otherwise the file must name a connector of the catalog, and
+// its section is decoded too. Precedence: defaults < file < environment
+// (EnvServiceURL, EnvConnectorName, then EnvPrefix keys) < opts.Set.
+func LoadDocument(path string, cat Catalog, opts Options) (*Document, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseDocument(path, data, FormatOf(path), cat, opts)
+}
+
+// ParseDocument is [LoadDocument] for data already read.
+func ParseDocument(source string, data []byte, f Format, cat Catalog, opts Options) (*Document, error) {
+	tree, err := Parse(source, data, f)
+	if err != nil {
+		return nil, err
+	}
+	doc := &Document{Source: source}
+	if err := ApplyDefaults(&doc.Core); err != nil {
+		return nil, err
+	}
+	var probs []*FieldError
+	interpolate(tree, "", opts, &probs)
+
+	// The connector may come from the file or an override, so peek after
+	// the overlay; env keys of other connectors' sections are skipped.
+	var names []string
+	if cat != nil {
+		names = cat.Names()
+	}
+	aliases := map[string]string{EnvServiceURL: "danube_service_url", EnvConnectorName: "connector_name"}
+	var self string
+	skip := func(segs []string) bool {
+		return len(segs) > 1 && segs[0] != self && contains(names, segs[0])
+	}
+	self = peekConnector(tree, opts)
+	tree = overlay(tree, opts, aliases, skip, &probs)
+
+	extra := map[string]reflect.Value{}
+	if cat != nil {
+		name := ""
+		switch c := tree["connector"].(type) {
+		case string:
+			name = c
+		case text:
+			name = c.s
+		}
+		switch {
+		case name == "":
+			probs = append(probs, &FieldError{Path: "connector", Msg: "required: name the connector to run (one of " + strings.Join(names, ", ") + ")"})
+		default:
+			sec, ok := cat.Section(name)
+			if !ok {
+				msg := fmt.Sprintf("unknown connector %q", name)
+				if s := suggest(name, names); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				} else {
+					msg += " (one of " + strings.Join(names, ", ") + ")"
+				}
+				probs = append(probs, &FieldError{Path: "connector", Msg: msg})
+				break
+			}
+			if err := ApplyDefaults(sec); err != nil {
+				return nil, err
+			}
+			doc.Connector = sec
+			extra[name] = reflect.ValueOf(sec).Elem()
+			if _, present := tree[name]; !present {
+				tree[name] = map[string]any{} // validate the section's required keys
+			}
+		}
+	}
+	d := &decoder{}
+	d.section("", tree, reflect.ValueOf(&doc.Core).Elem(), extra)
+	probs = append(probs, d.errs...)
+	if len(probs) == 0 {
+		probs = append(probs, decodeProblems(Validate(&doc.Core))...)
+		if doc.Connector != nil {
+			for _, p := range decodeProblems(Validate(doc.Connector)) {
+				path := doc.Core.Connector
+				if p.Path != "(root)" {
+					path = joinPath(path, p.Path)
+				}
+				probs = append(probs, &FieldError{Path: path, Msg: p.Msg})
+			}
+		}
+	}
+	if err := newError(source, probs); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// peekConnector returns the connector named by the file or by overrides,
+// without reporting errors (the full pass reports them).
+func peekConnector(tree map[string]any, o Options) string {
+	name, _ := tree["connector"].(string)
+	if t, ok := tree["connector"].(text); ok {
+		name = t.s
+	}
+	if v, ok := o.lookup(EnvPrefix + "CONNECTOR"); ok {
+		name = v
+	}
+	for _, s := range o.Set {
+		if k, v, ok := strings.Cut(s, "="); ok && strings.TrimSpace(k) == "connector" {
+			name = v
+		}
+	}
+	return name
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func slicesSortUnique(s *[]string) {
+	m := map[string]bool{}
+	out := (*s)[:0]
+	for _, x := range *s {
+		if !m[x] {
+			m[x] = true
+			out = append(out, x)
+		}
+	}
+	*s = out
+	slices.Sort(*s)
+}
