@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/schema"
 )
 
 // Defaults of the runtime configuration; a zero field takes its default.
@@ -98,11 +99,15 @@ type SinkTopic struct {
 	// client's default).
 	SubscriptionType danube.SubscriptionType
 	// SchemaSubject, when set, is the schema subject the topic's records are
-	// expected to carry; a Decoder that finds another subject reports
-	// InvalidData. Informational for the runtime itself.
+	// expected to carry: the runtime decodes every record with the schema
+	// registry (SinkRecord.Value, SinkRecord.Schema) and dead-letters records
+	// of another subject or that do not match their schema.
 	SchemaSubject string
-	// Decoder decodes payloads before they reach the sink (nil: payloads
-	// pass through untouched).
+	// DecodeSchema decodes records with the registry like SchemaSubject does,
+	// without checking the subject.
+	DecodeSchema bool
+	// Decoder, when set, replaces the registry decoding (nil and no
+	// SchemaSubject or DecodeSchema: payloads pass through untouched).
 	Decoder Decoder
 	// DLQTopic is the dead-letter topic (default "{Topic}-dlq").
 	DLQTopic string
@@ -170,11 +175,13 @@ type SourceTopic struct {
 	// NonReliable opts in to non-reliable dispatch (at-most-once, no broker
 	// persistence). The default is reliable dispatch.
 	NonReliable bool
-	// SchemaSubject is the registry subject of the topic's schema, for
-	// documentation and the config layer; the Encoder carries the schema.
-	SchemaSubject string
-	// Encoder encodes SourceRecord.Value and names the schema stamped on
-	// each message (nil: Value is encoded as JSON, Payload is sent as is).
+	// Schema, when set, is the topic's schema: at start the runtime builds a
+	// codec from it (schema.NewCodec on the client's registry, registering
+	// it if Schema.AutoRegister), stamps the schema on every message and
+	// encodes SourceRecord.Value with it. Spec.Topic defaults to Topic.
+	Schema *schema.Spec
+	// Encoder, when set, replaces the codec built from Schema (nil and no
+	// Schema: Value is encoded as JSON, Payload is sent as is).
 	Encoder Encoder
 	// DLQTopic receives records that cannot be encoded (default
 	// "{Topic}-dlq").

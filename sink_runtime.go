@@ -276,6 +276,7 @@ func callProtected(method string, f func() error) (err error) {
 type sinkTopic struct {
 	run   *sinkRun
 	cfg   SinkTopic
+	dec   Decoder // nil: payloads pass through
 	cons  consumerAPI
 	m     *topicMetrics
 	slots chan struct{}
@@ -303,6 +304,7 @@ func (run *sinkRun) newTopic(tc SinkTopic, cons consumerAPI) *sinkTopic {
 	return &sinkTopic{
 		run:      run,
 		cfg:      tc,
+		dec:      sinkDecoder(run.client, tc),
 		cons:     cons,
 		m:        run.r.metrics.forTopic(run.r.cfg.Name, tc.Topic),
 		slots:    make(chan struct{}, run.r.cfg.MaxInFlight),
@@ -605,7 +607,7 @@ func (e *exhaustedError) Unwrap() error { return e.err }
 // nil, a non-retryable error, an *exhaustedError or errStopped.
 func (l *lane) decode(ctx context.Context, rec *SinkRecord) error {
 	t := l.t
-	dec := t.cfg.Decoder
+	dec := t.dec
 	if dec == nil {
 		return nil
 	}

@@ -250,6 +250,11 @@ func (run *sourceRun) fail(err error) {
 
 func (run *sourceRun) newTopic(ctx context.Context, tc SourceTopic) (*sourceTopic, error) {
 	r := run.r
+	enc, err := sourceEncoder(ctx, run.client, tc)
+	if err != nil {
+		return nil, err
+	}
+	tc.Encoder = enc
 	opts := []danube.ProducerOption{danube.WithProducerName(r.cfg.Name), danube.WithMaxInFlight(r.cfg.MaxInFlight)}
 	if !tc.NonReliable {
 		opts = append(opts, danube.WithReliable())
