@@ -1,0 +1,107 @@
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/danube-connect/connect"
+	"github.com/danube-connect/connect/config"
+)
+
+func newSink(t *testing.T, mutate func(*Config), stdout *bytes.Buffer) *Sink {
+	t.Helper()
+	var cfg Config
+	if err := config.ApplyDefaults(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	mutate(&cfg)
+	if err := config.Validate(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	s := New(cfg, stdout)
+	if err := s.Open(t.Context(), connect.SinkEnv{Name: "f", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(t.Context()) })
+	return s
+}
+
+func rec(off uint64, payload string) connect.SinkRecord {
+	return connect.SinkRecord{Topic: "/default/t", Partition: -1, PartitionTopic: "/default/t", Offset: off,
+		Payload: []byte(payload), Key: "k", Attributes: map[string]string{"a": "1"}, PublishTime: time.Unix(1, 0)}
+}
+
+func lines(t *testing.T, data []byte) []Line {
+	t.Helper()
+	var out []Line
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func TestAutoFormats(t *testing.T) {
+	var out bytes.Buffer
+	s := newSink(t, func(*Config) {}, &out)
+	err := s.WriteBatch(t.Context(), []connect.SinkRecord{rec(0, `{"a": 1}`), rec(1, "plain text"), rec(2, "\xff\xfe")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := lines(t, out.Bytes())
+	if len(ls) != 3 || string(ls[0].Payload) != `{"a":1}` || ls[0].Encoding != "json" ||
+		string(ls[1].Payload) != `"plain text"` || ls[2].Encoding != "base64" || ls[2].Attributes["a"] != "1" ||
+		ls[1].Offset != 1 || ls[0].Key != "k" || !ls[0].PublishTime.Equal(time.Unix(1, 0)) {
+		t.Fatalf("lines: %+v", ls)
+	}
+}
+
+func TestJSONFormatDeadLettersInvalid(t *testing.T) {
+	var out bytes.Buffer
+	s := newSink(t, func(c *Config) { c.PayloadFormat = "json" }, &out)
+	err := s.WriteBatch(t.Context(), []connect.SinkRecord{rec(0, `{}`), rec(1, "nope"), rec(2, `[1]`)})
+	var be *connect.BatchError
+	if !errors.As(err, &be) || len(be.Failures) != 1 || be.Failures[0].Index != 1 || connect.ClassOf(be.Failures[0].Err) != connect.ClassInvalidData {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(lines(t, out.Bytes())); n != 2 || s.Written() != 2 {
+		t.Fatalf("%d lines, written %d", n, s.Written())
+	}
+}
+
+func TestFileMaxRecordsAndAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "out.jsonl")
+	s := newSink(t, func(c *Config) { c.Path = path; c.MaxRecords = 3; c.Sync = "record" }, nil)
+	for i := range 3 {
+		select {
+		case <-s.Done():
+			t.Fatalf("done after %d records", i)
+		default:
+		}
+		if err := s.Write(t.Context(), rec(uint64(i), "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-s.Done()
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newSink(t, func(c *Config) { c.Path = path }, nil)
+	_ = s2.Write(t.Context(), rec(3, "y"))
+	_ = s2.Close(t.Context())
+	data, _ := os.ReadFile(path)
+	if n := len(lines(t, data)); n != 4 {
+		t.Fatalf("%d lines after append, want 4", n)
+	}
+}
