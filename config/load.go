@@ -340,10 +340,24 @@ func LoadBytes(source string, data []byte, f Format, dst any, opts Options) erro
 	interpolate(tree, "", opts, &probs)
 	tree = overlay(tree, opts, nil, nil, &probs)
 	probs = append(probs, decodeProblems(Decode(tree, dst))...)
-	if len(probs) == 0 {
-		probs = append(probs, decodeProblems(Validate(dst))...)
-	}
+	probs = withValidation(probs, decodeProblems(Validate(dst)))
 	return newError(source, probs)
+}
+
+// withValidation adds the validation problems to the decoding problems,
+// except those about a key that already has a decoding problem (its value
+// is the default, not what the user wrote).
+func withValidation(decoding, validation []*FieldError) []*FieldError {
+	bad := map[string]bool{}
+	for _, p := range decoding {
+		bad[p.Path] = true
+	}
+	for _, p := range validation {
+		if !bad[p.Path] {
+			decoding = append(decoding, p)
+		}
+	}
+	return decoding
 }
 
 func decodeProblems(err error) []*FieldError {
@@ -457,18 +471,17 @@ func ParseDocument(source string, data []byte, f Format, cat Catalog, opts Optio
 	d := &decoder{}
 	d.section("", tree, reflect.ValueOf(&doc.Core).Elem(), extra)
 	probs = append(probs, d.errs...)
-	if len(probs) == 0 {
-		probs = append(probs, decodeProblems(Validate(&doc.Core))...)
-		if doc.Connector != nil {
-			for _, p := range decodeProblems(Validate(doc.Connector)) {
-				path := doc.Core.Connector
-				if p.Path != "(root)" {
-					path = joinPath(path, p.Path)
-				}
-				probs = append(probs, &FieldError{Path: path, Msg: p.Msg})
+	vprobs := decodeProblems(Validate(&doc.Core))
+	if doc.Connector != nil {
+		for _, p := range decodeProblems(Validate(doc.Connector)) {
+			path := doc.Core.Connector
+			if p.Path != "(root)" {
+				path = joinPath(path, p.Path)
 			}
+			vprobs = append(vprobs, &FieldError{Path: path, Msg: p.Msg})
 		}
 	}
+	probs = withValidation(probs, vprobs)
 	if err := newError(source, probs); err != nil {
 		return nil, err
 	}
