@@ -1,0 +1,186 @@
+package danube_test
+
+import (
+	"errors"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/devbroker"
+)
+
+func TestUnavailableThenSuccess(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+
+	b.FailNext("/danube.ProducerService/CreateProducer", 2, codes.Unavailable)
+	p := newProducer(t, c, topic, danube.WithReliable())
+
+	b.FailNext("/danube.ConsumerService/Subscribe", 2, codes.ResourceExhausted)
+	cons := newConsumer(t, c, topic, "sub")
+
+	b.FailNext("/danube.ProducerService/SendMessage", 3, codes.Unavailable)
+	send(t, p, "u", 3)
+	receiveAll(t, cons, payloads("u", 3))
+
+	b.FailNext("/danube.ConsumerService/Ack", 1, codes.Unavailable)
+	send(t, p, "v", 1)
+	receive(t, cons, 1, true) // the ack is retried
+}
+
+func TestNonRetryableErrorsAreNotRetried(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic)
+
+	b.FailNext("/danube.ProducerService/SendMessage", 1, codes.InvalidArgument)
+	err := p.Send(t.Context(), &danube.OutgoingMessage{Payload: []byte("x")})
+	if !errors.Is(err, danube.ErrInvalidArgument) || danube.IsRetryable(err) {
+		t.Fatalf("err = %v, want ErrInvalidArgument", err)
+	}
+	var de *danube.Error
+	if !errors.As(err, &de) || de.Code != codes.InvalidArgument {
+		t.Fatalf("errors.As: %+v", de)
+	}
+	// The next send works: the failure was for that message only.
+	send(t, p, "ok", 1)
+
+	b.FailNext("/danube.ProducerService/CreateProducer", 1, codes.PermissionDenied)
+	if _, err := c.NewProducer(t.Context(), uniqueTopic(t)); !errors.Is(err, danube.ErrPermissionDenied) {
+		t.Fatalf("create: err = %v, want ErrPermissionDenied", err)
+	}
+}
+
+func TestRetriesExhausted(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 2, Backoff: 1e6, MaxBackoff: 1e6}))
+	p := newProducer(t, c, uniqueTopic(t))
+	b.FailNext("/danube.ProducerService/SendMessage", 3, codes.Unavailable)
+	err := p.Send(t.Context(), &danube.OutgoingMessage{Payload: []byte("x")})
+	if !errors.Is(err, danube.ErrUnavailable) || !danube.IsRetryable(err) {
+		t.Fatalf("err = %v, want retryable ErrUnavailable after 3 attempts", err)
+	}
+	send(t, p, "ok", 1)
+}
+
+func TestForcedProducerCloseRecreates(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithProducerName("fp"), danube.WithReliable())
+	cons := newConsumer(t, c, topic, "sub")
+	send(t, p, "a", 3)
+	receiveAll(t, cons, payloads("a", 3))
+
+	if !b.CloseProducer(topic, "fp") {
+		t.Fatal("CloseProducer found no producer")
+	}
+	// Sends after the forced close succeed: the producer is recreated either
+	// by the health loop (CLOSE) or by the send path (NOT_FOUND).
+	send(t, p, "b", 5)
+	receiveAll(t, cons, payloads("b", 5))
+}
+
+func TestForcedConsumerCloseResubscribes(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithReliable())
+	cons := newConsumer(t, c, topic, "sub", danube.WithConsumerName("fc"))
+	send(t, p, "a", 2)
+	receiveAll(t, cons, payloads("a", 2))
+
+	if !b.CloseConsumer(topic, "sub", "fc") {
+		t.Fatal("CloseConsumer found no consumer")
+	}
+	send(t, p, "b", 5)
+	receiveAll(t, cons, payloads("b", 5))
+}
+
+func TestStreamEndIsReopened(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithReliable())
+	cons := newConsumer(t, c, topic, "sub")
+	send(t, p, "a", 1)
+	receiveAll(t, cons, payloads("a", 1))
+
+	eventually(t, "a stream to end", func() bool { return b.EndStreams(topic) > 0 })
+	send(t, p, "b", 3)
+	receiveAll(t, cons, payloads("b", 3))
+}
+
+func TestStreamTakeover(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithReliable())
+	first := newConsumer(t, c, topic, "sub", danube.WithConsumerName("same"))
+	send(t, p, "a", 1)
+	receiveAll(t, first, payloads("a", 1))
+
+	// A second consumer with the same name takes the stream over; the
+	// first one's stream ends normally (OK).
+	second := newConsumer(t, newClient(t, b.URL()), topic, "sub", danube.WithConsumerName("same"))
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Unlike the official Go client, the first consumer reopens its stream
+	// after the end and keeps receiving.
+	send(t, p, "b", 5)
+	receiveAll(t, first, payloads("b", 5))
+}
+
+func TestBrokerRestart(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithProducerName("rs"), danube.WithReliable())
+	cons := newConsumer(t, c, topic, "sub", danube.WithConsumerName("rs-c"))
+	send(t, p, "a", 3)
+	receiveAll(t, cons, payloads("a", 3))
+
+	if err := b.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Sends retry until the broker is back, then recreate the producer; the
+	// consumer stream fails, reopens and re-subscribes.
+	send(t, p, "b", 5)
+	receiveAll(t, cons, payloads("b", 5))
+}
+
+func TestRedirectAndProxyHeader(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	second, err := b.AddListener(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := uniqueTopic(t)
+	const brokerURL = "http://broker-2.internal:6650"
+	b.RouteTopic(topic, devbroker.Route{ConnectURL: second, BrokerURL: brokerURL, Proxy: true})
+
+	c := newClient(t, b.URL())
+	p := newProducer(t, c, topic, danube.WithReliable())
+	cons := newConsumer(t, c, topic, "sub")
+	send(t, p, "r", 3)
+	receive(t, cons, 3, true)
+
+	for _, method := range []string{
+		"/danube.ProducerService/CreateProducer",
+		"/danube.ProducerService/SendMessage",
+		"/danube.ConsumerService/Subscribe",
+		"/danube.ConsumerService/ReceiveMessages",
+		"/danube.ConsumerService/Ack",
+	} {
+		if !sawHeader(b, method, "x-danube-broker-url", brokerURL) {
+			t.Errorf("%s: no x-danube-broker-url: %s header seen", method, brokerURL)
+		}
+	}
+	if sawHeader(b, "/danube.Discovery/TopicLookup", "x-danube-broker-url", "") {
+		t.Errorf("lookup carried the proxy header")
+	}
+}
