@@ -162,7 +162,8 @@ func detectAvro(p []byte) form {
 	return formBinary
 }
 
-// decodeNative decodes any wire form into the generic value.
+// decodeNative decodes any wire form into the generic value, shaped by the
+// registered schema.
 func (a *avroSerde) decodeNative(p []byte) (any, error) {
 	switch detectAvro(p) {
 	case formOCF:
@@ -170,7 +171,11 @@ func (a *avroSerde) decodeNative(p []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return readAvro(w.schema, w.widths, datum, true)
+		v, err := readAvro(w.schema, w.widths, datum, true)
+		if err != nil || w == a.self {
+			return v, err
+		}
+		return a.resolve(w, v)
 	case formJSON:
 		g, err := parseJSONNumbers(p)
 		if err != nil {
@@ -179,6 +184,19 @@ func (a *avroSerde) decodeNative(p []byte) (any, error) {
 		return coerceAvro(a.schema, g, "")
 	}
 	return readAvro(a.schema, a.widths, p, true)
+}
+
+// resolve reshapes a value read with another writer schema (from a
+// container header) into the registered schema, field by field by name:
+// fields the registered schema lacks are dropped, missing ones take their
+// defaults, union branches are chosen again. A value that does not fit is
+// invalid.
+func (a *avroSerde) resolve(w *avroWriter, v any) (any, error) {
+	n, err := coerceAvro(a.schema, plainAvro(w.schema, v), "")
+	if err != nil {
+		return nil, fmt.Errorf("object container writer schema does not resolve to the registered schema: %w", err)
+	}
+	return n, nil
 }
 
 func (a *avroSerde) decode(p []byte) (any, error) { return a.decodeNative(p) }
@@ -191,33 +209,45 @@ func (a *avroSerde) decodeInto(p []byte, out any) error {
 		}
 		return err
 	}
-	schema, datum := a.schema, p
+	datum := p
 	switch detectAvro(p) {
 	case formOCF:
 		w, d, err := a.openContainer(p)
 		if err != nil {
 			return err
 		}
+		if w != a.self {
+			return a.decodeGenericInto(p, out)
+		}
 		if _, err := readAvro(w.schema, w.widths, d, false); err != nil {
 			return err
 		}
-		schema, datum = w.schema, d
+		datum = d
 	case formJSON:
-		n, err := a.decodeNative(p)
-		if err != nil {
-			return err
-		}
-		b, err := a.api.Marshal(a.schema, n)
-		if err != nil {
-			return invalid(Avro, "%v", err)
-		}
-		datum = b
+		return a.decodeGenericInto(p, out)
 	default:
 		if _, err := readAvro(a.schema, a.widths, p, false); err != nil {
 			return err
 		}
 	}
-	if err := a.api.Unmarshal(schema, datum, out); err != nil {
+	if err := a.api.Unmarshal(a.schema, datum, out); err != nil {
+		return fmt.Errorf("schema: decode avro into %T: %w", out, err)
+	}
+	return nil
+}
+
+// decodeGenericInto decodes through the generic value: used for the forms
+// that are not a binary datum of the registered schema.
+func (a *avroSerde) decodeGenericInto(p []byte, out any) error {
+	n, err := a.decodeNative(p)
+	if err != nil {
+		return err
+	}
+	b, err := a.api.Marshal(a.schema, n)
+	if err != nil {
+		return invalid(Avro, "%v", err)
+	}
+	if err := a.api.Unmarshal(a.schema, b, out); err != nil {
 		return fmt.Errorf("schema: decode avro into %T: %w", out, err)
 	}
 	return nil

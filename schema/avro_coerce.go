@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -336,6 +337,15 @@ func byteString(v any) ([]byte, bool) {
 			b = append(b, byte(r))
 		}
 		return b, true
+	case []int:
+		b := make([]byte, len(x))
+		for i, n := range x {
+			if n < 0 || n > 255 {
+				return nil, false
+			}
+			b[i] = byte(n)
+		}
+		return b, true
 	case []any:
 		b := make([]byte, len(x))
 		for i, e := range x {
@@ -355,9 +365,9 @@ func decimal(v any) (*big.Rat, bool) {
 	case *big.Rat:
 		return x, x != nil
 	case json.Number:
-		return new(big.Rat).SetString(string(x))
+		return parseDecimal(string(x))
 	case string:
-		return new(big.Rat).SetString(x)
+		return parseDecimal(x)
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, false
@@ -368,6 +378,23 @@ func decimal(v any) (*big.Rat, bool) {
 		return new(big.Rat).SetInt64(i), true
 	}
 	return nil, false
+}
+
+// maxDecimalExponent bounds the exponent of a decimal written as text:
+// big.Rat computes 10^exponent exactly, so "1e999999999" would take minutes.
+const maxDecimalExponent = 1000
+
+func parseDecimal(s string) (*big.Rat, bool) {
+	if len(s) > 2*maxDecimalExponent {
+		return nil, false
+	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		exp, err := strconv.Atoi(s[i+1:])
+		if err != nil || exp > maxDecimalExponent || exp < -maxDecimalExponent {
+			return nil, false
+		}
+	}
+	return new(big.Rat).SetString(s)
 }
 
 // plainAvro turns a generic Avro value into plain JSON-ready data: unions

@@ -423,16 +423,32 @@ func TestAvroObjectContainerInterop(t *testing.T) {
 	_ = enc.Close()
 	_, err = s.decode(buf.Bytes())
 	wantInvalid(t, err, "more than one datum")
-	// A container written with another (older) writer schema decodes with it.
-	older := `{"type":"record","name":"UserEvent","namespace":"com.example.events","fields":[{"name":"user_id","type":"string"}]}`
+	// A container written with another (older) writer schema is resolved
+	// into the registered schema: missing fields take their defaults.
+	older := `{"type":"record","name":"UserEvent","namespace":"com.example.events","fields":[
+		{"name":"user_id","type":"string"},{"name":"action","type":"string"},{"name":"timestamp","type":"long"},
+		{"name":"dropped","type":"int"}]}`
 	buf.Reset()
 	enc, _ = ocf.NewEncoder(older, &buf)
-	_ = enc.Encode(map[string]any{"user_id": "old"})
+	_ = enc.Encode(map[string]any{"user_id": "old", "action": "logout", "timestamp": int64(5), "dropped": 1})
 	_ = enc.Close()
 	v, err := s.decode(buf.Bytes())
-	if err != nil || !reflect.DeepEqual(v, map[string]any{"user_id": "old"}) {
+	want := map[string]any{"user_id": "old", "action": "logout", "timestamp": int64(5), "score": 0.0,
+		"metadata": nil, "tags": []any{}, "attrs": map[string]any{}, "raw": []byte{}}
+	if err != nil || !reflect.DeepEqual(v, want) {
 		t.Fatalf("older writer: %#v %v", v, err)
 	}
+	var old userEvent
+	if err := s.decodeInto(buf.Bytes(), &old); err != nil || old.UserID != "old" || old.Action != "logout" {
+		t.Fatalf("older writer into struct: %+v %v", old, err)
+	}
+	// A writer schema that cannot resolve is invalid data.
+	buf.Reset()
+	enc, _ = ocf.NewEncoder(`{"type":"record","name":"Other","fields":[{"name":"user_id","type":"string"}]}`, &buf)
+	_ = enc.Encode(map[string]any{"user_id": "x"})
+	_ = enc.Close()
+	_, err = s.decode(buf.Bytes())
+	wantInvalid(t, err, `missing field "action"`)
 	// Corruption anywhere is invalid data, never a panic.
 	for i := range out {
 		bad := append([]byte(nil), out...)
@@ -481,12 +497,12 @@ func TestAvroBinaryStrict(t *testing.T) {
 func TestAvroEncodeInvalid(t *testing.T) {
 	s := mustSerde(t, Avro, userSchema, serdeOptions{validate: true})
 	cases := map[string]any{
-		`"/user_id"`:   map[string]any{"user_id": 5, "action": "login", "timestamp": 1},
-		`"/action"`:    map[string]any{"user_id": "u", "action": "fly", "timestamp": 1},
-		"timestamp":    map[string]any{"user_id": "u", "action": "login"},
-		`"/tags/1"`:    map[string]any{"user_id": "u", "action": "login", "timestamp": 1, "tags": []any{"a", 1}},
-		`"/metadata"`:  map[string]any{"user_id": "u", "action": "login", "timestamp": 1, "metadata": 3},
-		"want record":  "not a record",
+		`"/user_id"`:  map[string]any{"user_id": 5, "action": "login", "timestamp": 1},
+		`"/action"`:   map[string]any{"user_id": "u", "action": "fly", "timestamp": 1},
+		"timestamp":   map[string]any{"user_id": "u", "action": "login"},
+		`"/tags/1"`:   map[string]any{"user_id": "u", "action": "login", "timestamp": 1, "tags": []any{"a", 1}},
+		`"/metadata"`: map[string]any{"user_id": "u", "action": "login", "timestamp": 1, "metadata": 3},
+		"want record": "not a record",
 		"missing field": struct {
 			UserID string `avro:"user_id"`
 		}{"u"},
