@@ -184,3 +184,96 @@ func TestRedirectAndProxyHeader(t *testing.T) {
 		t.Errorf("lookup carried the proxy header")
 	}
 }
+
+func TestHealthLoopRecreatesIdleProducer(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	// No retries: a send cannot recreate the producer itself, so only the
+	// health loop can bring it back.
+	c := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: -1}))
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithProducerName("idle"), danube.WithReliable())
+	send(t, p, "a", 1)
+	if !b.CloseProducer(topic, "idle") {
+		t.Fatal("CloseProducer found no producer")
+	}
+	eventually(t, "the health loop to recreate the producer", func() bool {
+		return p.Send(t.Context(), &danube.OutgoingMessage{Payload: []byte("b")}) == nil
+	})
+	msgs := b.Messages(topic)
+	first, last := msgs[0], msgs[len(msgs)-1]
+	if first.ProducerID == 0 || last.ProducerID == first.ProducerID {
+		t.Fatalf("producer ids %d then %d: want a new id after recreation", first.ProducerID, last.ProducerID)
+	}
+}
+
+func TestHealthLoopResubscribesIdleConsumer(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	newProducer(t, c, topic, danube.WithReliable())
+	newConsumer(t, c, topic, "sub", danube.WithConsumerName("idle"))
+	active := func() bool {
+		s, ok := b.Subscription(topic, "sub")
+		return ok && s.ActiveConsumers == 1
+	}
+	eventually(t, "an active consumer", active)
+	if !b.CloseConsumer(topic, "sub", "idle") {
+		t.Fatal("CloseConsumer found no consumer")
+	}
+	eventually(t, "the consumer to re-subscribe", active)
+}
+
+func TestUnloadTopicRecovers(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithReliable(), danube.WithMaxInFlight(8))
+	cons := newConsumer(t, c, topic, "sub")
+	send(t, p, "a", 3)
+	receiveAll(t, cons, payloads("a", 3))
+	b.UnloadTopic(topic)
+	send(t, p, "b", 10)
+	receiveAll(t, cons, payloads("b", 10))
+}
+
+func TestMessageIDsOnTheWire(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithProducerName("ids"), danube.WithReliable())
+	if err := p.Send(t.Context(), &danube.OutgoingMessage{Payload: []byte("k"), Key: "route-me", Attributes: map[string]string{"a": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, p, "x", 3)
+	msgs := b.Messages(topic)
+	if len(msgs) != 4 {
+		t.Fatalf("%d stored messages, want 4", len(msgs))
+	}
+	if msgs[0].Key != "route-me" || msgs[0].Attributes["a"] != "1" || msgs[1].Key != "" {
+		t.Fatalf("stored keys/attributes: %+v", msgs[:2])
+	}
+	for i, m := range msgs {
+		if m.ProducerID == 0 || m.ProducerName != "ids" || m.Offset != uint64(i) {
+			t.Errorf("message %d: %+v", i, m)
+		}
+		if i > 0 && m.RequestID <= msgs[i-1].RequestID {
+			t.Errorf("request ids not increasing: %d then %d", msgs[i-1].RequestID, m.RequestID)
+		}
+	}
+}
+
+func TestHealthLoopSurvivesRestart(t *testing.T) {
+	b := startBroker(t, devbroker.Config{})
+	c := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: -1}))
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithReliable())
+	send(t, p, "a", 1)
+	if err := b.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Health checks fail while the broker is down, then find it back and
+	// recreate the producer; sends without retries eventually succeed.
+	eventually(t, "the producer to work after the restart", func() bool {
+		return p.Send(t.Context(), &danube.OutgoingMessage{Payload: []byte("b")}) == nil
+	})
+}
