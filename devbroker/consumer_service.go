@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/danube-connect/connect/internal/wire/danubepb"
@@ -46,6 +47,8 @@ func (s *consumerService) ReceiveMessages(req *danubepb.ReceiveRequest, srv grpc
 	if err != nil {
 		return err
 	}
+	// Response headers tell the client that the stream is attached (useful to order tests).
+	_ = srv.SendHeader(metadata.MD{})
 	ctx := srv.Context()
 	for {
 		select {

@@ -165,6 +165,11 @@ func (cons *consumer) open(t testing.TB) {
 		cancel()
 		t.Fatalf("ReceiveMessages: %v", err)
 	}
+	// The broker sends headers once the stream is attached.
+	if _, err := stream.Header(); err != nil {
+		cancel()
+		t.Fatalf("ReceiveMessages headers: %v", err)
+	}
 	cons.msgs = make(chan *pb.StreamMessage, 10000)
 	cons.ended = make(chan error, 1)
 	cons.cancel = cancel
@@ -185,8 +190,7 @@ func (cons *consumer) open(t testing.TB) {
 	t.Cleanup(cancel)
 }
 
-// waitOpen waits until the broker counts the stream (messages published after it are dispatched
-// to this consumer's buffer either way; this only orders tests that need an attached stream).
+// next returns the next message of the consumer.
 func (cons *consumer) next(t testing.TB) *pb.StreamMessage {
 	t.Helper()
 	select {
@@ -213,8 +217,7 @@ func (cons *consumer) expect(t testing.TB, payloads ...string) []*pb.StreamMessa
 	return got
 }
 
-// none asserts that nothing arrives until the broker has demonstrably handled a later marker:
-// it is only used where the test can check the absence against broker state.
+// drain returns the messages received so far without waiting.
 func (cons *consumer) drain() []*pb.StreamMessage {
 	var got []*pb.StreamMessage
 	for {
