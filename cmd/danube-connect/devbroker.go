@@ -1,0 +1,73 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/observe"
+)
+
+func newDevbrokerCmd(c *cli) *cobra.Command {
+	var addr, dataDir, sync, certFile, keyFile, jwtSecret, logLevel string
+	cmd := &cobra.Command{
+		Use:   "devbroker",
+		Short: "Run a development Danube broker until SIGINT/SIGTERM",
+		Long: `Devbroker runs an embedded, wire-compatible Danube broker for development and
+tests: producers, consumers, subscriptions, reliable topics and the schema
+registry. It prints the URL clients should use and runs until SIGINT or
+SIGTERM. Without --data-dir everything is kept in memory.`,
+		Example: `  danube-connect devbroker
+  danube-connect devbroker --addr 127.0.0.1:6650 --data-dir ./broker-data --sync every
+  danube-connect devbroker --tls-cert cert.pem --tls-key key.pem --jwt-secret s3cret`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := devbroker.Config{Addr: addr, DataDir: dataDir, Logger: observe.NewLogger(c.stderr, "text", levelOf(logLevel))}
+			switch sync {
+			case "batched":
+				cfg.Sync = devbroker.SyncBatched
+			case "every":
+				cfg.Sync = devbroker.SyncEveryPublish
+			case "never":
+				cfg.Sync = devbroker.SyncNever
+			default:
+				return usagef("--sync %q: want every, batched or never", sync)
+			}
+			if (certFile == "") != (keyFile == "") {
+				return usagef("--tls-cert and --tls-key go together")
+			}
+			if certFile != "" {
+				cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+				if err != nil {
+					return usagef("load TLS key pair: %v", err)
+				}
+				cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			}
+			if jwtSecret != "" {
+				cfg.JWTSecret = []byte(jwtSecret)
+			}
+			ctx := cmd.Context()
+			b, err := devbroker.Start(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("start devbroker: %w", err)
+			}
+			fmt.Fprintf(c.stdout, "Danube devbroker running. Clients use: %s\n", b.URL())
+			if c.started != nil {
+				c.started(b.URL())
+			}
+			<-ctx.Done()
+			fmt.Fprintln(c.stderr, "stopping devbroker")
+			return b.Close()
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:6650", "listen address (port 0 picks a free port)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory for persistent state (default: in memory)")
+	cmd.Flags().StringVar(&sync, "sync", "batched", "fsync policy of reliable topics: every, batched or never")
+	cmd.Flags().StringVar(&certFile, "tls-cert", "", "PEM certificate: serve TLS (with --tls-key)")
+	cmd.Flags().StringVar(&keyFile, "tls-key", "", "PEM private key of --tls-cert")
+	cmd.Flags().StringVar(&jwtSecret, "jwt-secret", "", "require HS256 JWT bearer tokens signed with this secret")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
