@@ -28,9 +28,9 @@
 //     (the Rust danube-connect runtime writes numbers as JSON text, "42",
 //     which a validating broker refuses). Decode also reads 4-byte payloads
 //     (int32 or float32, returned widened) and, for interoperability with
-//     the Rust runtime, payloads of any other length that are a JSON number; JSON text of
-//     exactly 4 or 8 characters is indistinguishable from binary and is read
-//     as binary. Encode refuses values the format cannot hold exactly (1.5
+//     the Rust runtime, payloads of any other length that are a JSON number;
+//     JSON text of exactly 4 or 8 characters is indistinguishable from binary
+//     and is read as binary. Encode refuses values the format cannot hold exactly (1.5
 //     as int64, 2^53+1 as float64).
 //   - json_schema: compact JSON text (encoding/json). Values are validated
 //     against the JSON Schema (santhosh-tekuri/jsonschema, draft 2020-12 by

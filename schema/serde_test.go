@@ -79,6 +79,28 @@ func TestParseVersionStrategy(t *testing.T) {
 	}
 }
 
+func TestTextForms(t *testing.T) {
+	var spec struct {
+		Type    Type            `json:"type"`
+		Version VersionStrategy `json:"version"`
+		Avro    AvroEncoding    `json:"avro"`
+		Number  NumberFormat    `json:"number"`
+	}
+	if err := json.Unmarshal([]byte(`{"type":"json","version":"minimum:2","avro":"binary","number":"double"}`), &spec); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Type != JSONSchema || spec.Version != Minimum(2) || spec.Avro != AvroBinary || spec.Number != NumberFloat64 {
+		t.Fatalf("parsed %+v", spec)
+	}
+	b, _ := json.Marshal(spec)
+	if string(b) != `{"type":"json_schema","version":"minimum:2","avro":"binary","number":"float64"}` {
+		t.Fatalf("marshalled %s", b)
+	}
+	if err := json.Unmarshal([]byte(`{"type":"yaml"}`), &spec); err == nil {
+		t.Fatal("unknown type accepted")
+	}
+}
+
 func TestParseEncodings(t *testing.T) {
 	for in, want := range map[string]AvroEncoding{"": AvroOCF, "ocf": AvroOCF, "Binary": AvroBinary, "json": AvroJSON} {
 		if got, err := ParseAvroEncoding(in); err != nil || got != want {

@@ -46,6 +46,20 @@ func ParseType(s string) (Type, error) {
 // String returns the canonical name.
 func (t Type) String() string { return string(t) }
 
+// MarshalText implements encoding.TextMarshaler.
+func (t Type) MarshalText() ([]byte, error) { return []byte(t), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseType, so
+// configuration files may use the aliases.
+func (t *Type) UnmarshalText(b []byte) error {
+	p, err := ParseType(string(b))
+	if err != nil {
+		return err
+	}
+	*t = p
+	return nil
+}
+
 // registryType is the type as the danube client names it.
 func (t Type) registryType() danube.SchemaType { return danube.SchemaType(t) }
 
@@ -186,6 +200,19 @@ func (e AvroEncoding) String() string {
 	return "ocf"
 }
 
+// MarshalText implements encoding.TextMarshaler.
+func (e AvroEncoding) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseAvroEncoding.
+func (e *AvroEncoding) UnmarshalText(b []byte) error {
+	p, err := ParseAvroEncoding(string(b))
+	if err != nil {
+		return err
+	}
+	*e = p
+	return nil
+}
+
 // NumberFormat says how the 4 or 8 bytes of a number payload are read and
 // written. The broker's number type only checks the length, so producer and
 // consumer must agree; the default is [NumberInt64].
@@ -218,6 +245,19 @@ func (f NumberFormat) String() string {
 		return "float64"
 	}
 	return "int64"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (f NumberFormat) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseNumberFormat.
+func (f *NumberFormat) UnmarshalText(b []byte) error {
+	p, err := ParseNumberFormat(string(b))
+	if err != nil {
+		return err
+	}
+	*f = p
+	return nil
 }
 
 // Errors callers branch on with errors.Is.
