@@ -114,6 +114,13 @@ func newCodec(ctx context.Context, reg registry, spec Spec) (*Codec, error) {
 		return nil, fmt.Errorf("schema: latest version of %q: %w", subject, err)
 	default:
 		if (primitive || len(def) > 0) && !sameDefinition(typ, def, latest) {
+			if older, err := pinnedOlder(ctx, reg, spec.Version, latest); err != nil {
+				return nil, fmt.Errorf("schema: get version %d of %q: %w", spec.Version.version, subject, err)
+			} else if older != nil && sameDefinition(typ, def, older) {
+				// Pinned to an older version whose text is the local one:
+				// nothing to register.
+				break
+			}
 			if !spec.AutoRegister {
 				return nil, fmt.Errorf("%w: the local %s definition differs from version %d of subject %q and auto-register is off",
 					ErrNotRegistered, typ, latest.Version, subject)
@@ -142,6 +149,19 @@ func newCodec(ctx context.Context, reg registry, spec Spec) (*Codec, error) {
 		ref:    danube.SchemaRef{Subject: subject, Version: danube.Pinned(resolved.Version)},
 		serde:  sd,
 	}, nil
+}
+
+// pinnedOlder returns the pinned version when the strategy pins a version
+// below the latest one, else nil.
+func pinnedOlder(ctx context.Context, reg registry, v VersionStrategy, latest *danube.Schema) (*danube.Schema, error) {
+	if v.kind != versionPinned || v.version == 0 || v.version >= latest.Version {
+		return nil, nil
+	}
+	s, err := reg.Get(ctx, latest.ID, v.version)
+	if errors.Is(err, danube.ErrNotFound) {
+		return nil, nil // resolveVersion reports it
+	}
+	return s, err
 }
 
 // evolve registers def as a new version of subject after the registry found

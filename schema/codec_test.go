@@ -88,6 +88,30 @@ func TestNewCodecRegistersAndEvolves(t *testing.T) {
 	}
 }
 
+func TestNewCodecPinnedToOlderDefinition(t *testing.T) {
+	ctx := context.Background()
+	reg := newFakeRegistry()
+	if _, err := reg.Register(ctx, "s", "json_schema", []byte(orderV1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Register(ctx, "s", "json_schema", []byte(orderBad)); err != nil {
+		t.Fatal(err)
+	}
+	// Going back from orderBad to v1 would be incompatible; pinning v1 with
+	// v1's text registers nothing and needs no check.
+	reg.compat = func(_, _ []byte) []string { return []string{"never"} }
+	for _, auto := range []bool{true, false} {
+		c, err := newCodec(ctx, reg, Spec{Subject: "s", Type: JSONSchema, Definition: []byte(orderV1), Version: Pinned(1), AutoRegister: auto})
+		if err != nil || c.Version() != 1 {
+			t.Fatalf("auto-register %v: %v", auto, err)
+		}
+	}
+	// With the latest strategy the same text is an evolution, refused here.
+	if _, err := newCodec(ctx, reg, Spec{Subject: "s", Type: JSONSchema, Definition: []byte(orderV1), AutoRegister: true}); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("latest: %v", err)
+	}
+}
+
 func TestNewCodecWithoutAutoRegister(t *testing.T) {
 	ctx := context.Background()
 	reg := newFakeRegistry()

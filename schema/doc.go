@@ -96,9 +96,12 @@
 //     with AutoRegister the registry's CheckCompatibility is asked first,
 //     and an incompatible definition fails with ErrIncompatible carrying the
 //     registry's reasons; a compatible one is registered as a new version.
-//     Without AutoRegister the difference fails with ErrNotRegistered. A
-//     definition equal to an older version re-registers nothing (the
-//     registry dedups by fingerprint) and the latest stays latest.
+//     Without AutoRegister the difference fails with ErrNotRegistered. When
+//     the strategy pins an older version whose definition is the local one,
+//     nothing is checked or registered. Otherwise a definition equal to an
+//     older version re-registers nothing (the registry dedups by
+//     fingerprint) and the latest stays latest: with Latest() the codec then
+//     encodes with the latest definition.
 //  4. The version strategy is resolved from the latest version, as both
 //     official clients do: Latest() uses it; Pinned(n) fails with
 //     ErrVersionUnavailable when n is greater than the latest, else uses
