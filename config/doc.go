@@ -25,7 +25,7 @@
 // problem is reported with its full key path: unknown keys (with a
 // did-you-mean suggestion), type mismatches naming the expected type,
 // missing required keys, values outside an enum or range. All problems are
-// reported at once, sorted by key, in an [*Error].
+// reported at once, sorted by key, in an *[Error].
 //
 // Environment: DANUBE_SERVICE_URL and CONNECTOR_NAME (as in the Rust SDK)
 // set danube_service_url and connector_name; any key is set by

@@ -161,24 +161,10 @@ the environment with `+"`${VAR}`"+` or `+"`${VAR:-default}`"+`. Unknown keys are
 		if only != "" && e.Name != only {
 			continue
 		}
-		intro := fmt.Sprintf("%s %s. Set `connector = %q`; its keys live in `[%s]`.", capitalize(e.Kind.String()), summaryLower(e.Summary), e.Name, e.Name)
+		intro := fmt.Sprintf("A %s. %s Set `connector = %q`; its keys live in `[%s]`.", e.Kind, e.Summary, e.Name, e.Name)
 		if err := config.Markdown(w, 2, "Connector `"+e.Name+"`", intro, e.Name, e.NewConfig()); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return string(s[0]-'a'+'A') + s[1:]
-}
-
-func summaryLower(s string) string {
-	if s == "" {
-		return s
-	}
-	return ": " + s[:len(s)-1]
 }
