@@ -90,11 +90,9 @@ func (b *Broker) Headers(method string) []metadata.MD {
 
 // before runs the hooks for one call.
 func (f *faults) before(ctx context.Context, method string) error {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		for _, key := range recordedHeaders {
-			for _, v := range md[key] {
-				f.record(method, key, v)
-			}
+	for _, key := range recordedHeaders {
+		for _, v := range metadata.ValueFromIncomingContext(ctx, key) {
+			f.record(method, key, v)
 		}
 	}
 	if !f.armed.Load() {
