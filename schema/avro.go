@@ -90,42 +90,51 @@ func (a *avroSerde) native(v any) (n any, ok bool, err error) {
 		if err != nil {
 			return nil, true, invalid(Avro, "not valid JSON: %v", err)
 		}
-		n, err := coerceAvro(a.schema, g, "")
+		n, err := coerceAvro(a.schema, g, nil)
 		return n, true, err
 	case nil, bool, string, []byte, map[string]any, []any, json.Number, time.Time, time.Duration, *big.Rat,
 		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
-		n, err := coerceAvro(a.schema, x, "")
+		n, err := coerceAvro(a.schema, x, nil)
 		return n, true, err
 	}
 	return nil, false, nil
 }
 
-// datum encodes v as a bare binary datum.
-func (a *avroSerde) datum(v any) ([]byte, any, error) {
+// datum encodes v as a bare binary datum, after room for prefix bytes;
+// it also returns the generic value when v was generic data.
+func (a *avroSerde) datum(v any, prefix int) ([]byte, any, error) {
 	n, ok, err := a.native(v)
 	if err != nil {
 		return nil, nil, err
 	}
 	if ok {
-		v = n
+		b, err := a.writeAvro(make([]byte, prefix, prefix+256), a.schema, n, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, n, nil
 	}
 	b, err := a.api.Marshal(a.schema, v)
 	if err != nil {
 		return nil, nil, invalid(Avro, "%v", err)
 	}
-	return b, n, nil
+	if prefix > 0 {
+		b = append(make([]byte, prefix, prefix+len(b)), b...)
+	}
+	return b, nil, nil
 }
 
 func (a *avroSerde) encode(v any) ([]byte, error) {
-	b, n, err := a.datum(v)
-	if err != nil {
-		return nil, err
-	}
 	switch a.encoding {
 	case AvroBinary:
-		return b, nil
+		b, _, err := a.datum(v, 0)
+		return b, err
 	case AvroJSON:
-		if n == nil && v != nil {
+		b, n, err := a.datum(v, 0)
+		if err != nil {
+			return nil, err
+		}
+		if n == nil {
 			if n, err = readAvro(a.schema, a.widths, b, true); err != nil {
 				return nil, err
 			}
@@ -136,7 +145,14 @@ func (a *avroSerde) encode(v any) ([]byte, error) {
 		}
 		return out, nil
 	}
-	return a.container(b), nil
+	// Encode after room for the header and the block's count and size,
+	// then shift the datum only if its size took fewer bytes than reserved.
+	const room = 1 + 10
+	b, _, err := a.datum(v, len(a.header)+room)
+	if err != nil {
+		return nil, err
+	}
+	return a.container(b, room), nil
 }
 
 // form is the detected wire form of an avro payload.
@@ -181,7 +197,7 @@ func (a *avroSerde) decodeNative(p []byte) (any, error) {
 		if err != nil {
 			return nil, invalid(Avro, "not valid JSON: %v", err)
 		}
-		return coerceAvro(a.schema, g, "")
+		return coerceAvro(a.schema, g, nil)
 	}
 	return readAvro(a.schema, a.widths, p, true)
 }
@@ -192,7 +208,7 @@ func (a *avroSerde) decodeNative(p []byte) (any, error) {
 // defaults, union branches are chosen again. A value that does not fit is
 // invalid.
 func (a *avroSerde) resolve(w *avroWriter, v any) (any, error) {
-	n, err := coerceAvro(a.schema, plainAvro(w.schema, v), "")
+	n, err := coerceAvro(a.schema, plainAvro(w.schema, v), nil)
 	if err != nil {
 		return nil, fmt.Errorf("object container writer schema does not resolve to the registered schema: %w", err)
 	}

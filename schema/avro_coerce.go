@@ -13,10 +13,48 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
+// avroPath names the value being converted, for error messages; it is a
+// stack of segments shared by the whole conversion and only turned into
+// text when a value fails.
+type avroPath struct {
+	segs []pathSeg
+}
+
+type pathSeg struct {
+	key   string
+	index int // -1: key is the segment
+}
+
+func (p *avroPath) push(key string, index int) {
+	p.segs = append(p.segs, pathSeg{key: key, index: index})
+}
+
+func (p *avroPath) pop() { p.segs = p.segs[:len(p.segs)-1] }
+
+func (p *avroPath) String() string {
+	if len(p.segs) == 0 {
+		return "/"
+	}
+	var b strings.Builder
+	for _, s := range p.segs {
+		b.WriteByte('/')
+		if s.index >= 0 {
+			b.WriteString(strconv.Itoa(s.index))
+		} else {
+			b.WriteString(s.key)
+		}
+	}
+	return b.String()
+}
+
+func (p *avroPath) fail(format string, args ...any) error {
+	return invalid(Avro, "at %q: %s", p.String(), fmt.Sprintf(format, args...))
+}
+
 // coerceAvro converts a generic value (as encoding/json produces, with
 // float64 or json.Number numbers, or plain Go scalars) into the generic form
 // of avroReader for schema s, checking it on the way. path names the value
-// in error messages.
+// in error messages (nil: the root).
 //
 // Accepted inputs per type: int/long from any integral number; float/double
 // from any number; bytes/fixed from []byte, a string (one byte per code
@@ -26,13 +64,9 @@ import (
 // map, where missing fields take their default and unknown keys are ignored;
 // unions from nil, the Avro JSON wrapped form {"branch": value} or a bare
 // value matching a branch (first match wins).
-func coerceAvro(s avro.Schema, v any, path string) (any, error) {
-	fail := func(format string, args ...any) error {
-		p := path
-		if p == "" {
-			p = "/"
-		}
-		return invalid(Avro, "at %q: %s", p, fmt.Sprintf(format, args...))
+func coerceAvro(s avro.Schema, v any, path *avroPath) (any, error) {
+	if path == nil {
+		path = &avroPath{segs: make([]pathSeg, 0, 8)}
 	}
 	var logical avro.LogicalType
 	if ls, ok := s.(avro.LogicalTypeSchema); ok && ls.Logical() != nil {
@@ -41,13 +75,13 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 	switch s.Type() {
 	case avro.Null:
 		if v != nil {
-			return nil, fail("got %s, want null", describe(v))
+			return nil, path.fail("got %s, want null", describe(v))
 		}
 		return nil, nil
 	case avro.Boolean:
 		b, ok := v.(bool)
 		if !ok {
-			return nil, fail("got %s, want boolean", describe(v))
+			return nil, path.fail("got %s, want boolean", describe(v))
 		}
 		return b, nil
 	case avro.Int:
@@ -63,7 +97,7 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 		}
 		i, ok := integer(v)
 		if !ok || i < math.MinInt32 || i > math.MaxInt32 {
-			return nil, fail("got %s, want int", describe(v))
+			return nil, path.fail("got %s, want int", describe(v))
 		}
 		switch logical {
 		case avro.Date:
@@ -89,7 +123,7 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 		}
 		i, ok := integer(v)
 		if !ok {
-			return nil, fail("got %s, want long", describe(v))
+			return nil, path.fail("got %s, want long", describe(v))
 		}
 		switch logical {
 		case avro.TimestampMillis:
@@ -105,32 +139,32 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 	case avro.Float:
 		f, ok := float(v)
 		if !ok {
-			return nil, fail("got %s, want float", describe(v))
+			return nil, path.fail("got %s, want float", describe(v))
 		}
 		return float32(f), nil
 	case avro.Double:
 		f, ok := float(v)
 		if !ok {
-			return nil, fail("got %s, want double", describe(v))
+			return nil, path.fail("got %s, want double", describe(v))
 		}
 		return f, nil
 	case avro.String:
 		str, ok := v.(string)
 		if !ok {
-			return nil, fail("got %s, want string", describe(v))
+			return nil, path.fail("got %s, want string", describe(v))
 		}
 		return str, nil
 	case avro.Bytes:
 		if logical == avro.Decimal {
 			r, ok := decimal(v)
 			if !ok {
-				return nil, fail("got %s, want decimal", describe(v))
+				return nil, path.fail("got %s, want decimal", describe(v))
 			}
 			return r, nil
 		}
 		b, ok := byteString(v)
 		if !ok {
-			return nil, fail("got %s, want bytes", describe(v))
+			return nil, path.fail("got %s, want bytes", describe(v))
 		}
 		return b, nil
 	case avro.Fixed:
@@ -138,7 +172,7 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 		if logical == avro.Decimal {
 			r, ok := decimal(v)
 			if !ok {
-				return nil, fail("got %s, want decimal", describe(v))
+				return nil, path.fail("got %s, want decimal", describe(v))
 			}
 			return r, nil
 		}
@@ -147,7 +181,7 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 		}
 		b, ok := byteString(v)
 		if !ok || len(b) != f.Size() {
-			return nil, fail("got %s, want %d bytes (fixed %s)", describe(v), f.Size(), f.FullName())
+			return nil, path.fail("got %s, want %d bytes (fixed %s)", describe(v), f.Size(), f.FullName())
 		}
 		arr := reflect.New(reflect.ArrayOf(len(b), reflect.TypeFor[byte]())).Elem()
 		reflect.Copy(arr, reflect.ValueOf(b))
@@ -156,33 +190,36 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 		e := s.(*avro.EnumSchema)
 		str, ok := v.(string)
 		if !ok {
-			return nil, fail("got %s, want a symbol of enum %s", describe(v), e.FullName())
+			return nil, path.fail("got %s, want a symbol of enum %s", describe(v), e.FullName())
 		}
 		for _, sym := range e.Symbols() {
 			if sym == str {
 				return str, nil
 			}
 		}
-		return nil, fail("%q is not a symbol of enum %s", str, e.FullName())
+		return nil, path.fail("%q is not a symbol of enum %s", str, e.FullName())
 	case avro.Record:
 		rs := s.(*avro.RecordSchema)
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, fail("got %s, want record %s", describe(v), rs.FullName())
+			return nil, path.fail("got %s, want record %s", describe(v), rs.FullName())
 		}
 		out := make(map[string]any, len(rs.Fields()))
 		for _, f := range rs.Fields() {
 			fv, present := m[f.Name()]
 			if !present {
 				if !f.HasDefault() {
-					return nil, invalid(Avro, "at %q: missing field %q of record %s (it has no default)", path+"/"+f.Name(), f.Name(), rs.FullName())
+					path.push(f.Name(), -1)
+					return nil, path.fail("missing field %q of record %s (it has no default)", f.Name(), rs.FullName())
 				}
 				fv = defaultValue(f.Type(), f.Default())
 			}
-			c, err := coerceAvro(f.Type(), fv, path+"/"+f.Name())
+			path.push(f.Name(), -1)
+			c, err := coerceAvro(f.Type(), fv, path)
 			if err != nil {
 				return nil, err
 			}
+			path.pop()
 			out[f.Name()] = c
 		}
 		return out, nil
@@ -192,14 +229,16 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 		as := s.(*avro.ArraySchema)
 		arr, ok := v.([]any)
 		if !ok {
-			return nil, fail("got %s, want array", describe(v))
+			return nil, path.fail("got %s, want array", describe(v))
 		}
 		out := make([]any, len(arr))
 		for i, e := range arr {
-			c, err := coerceAvro(as.Items(), e, path+"/"+strconv.Itoa(i))
+			path.push("", i)
+			c, err := coerceAvro(as.Items(), e, path)
 			if err != nil {
 				return nil, err
 			}
+			path.pop()
 			out[i] = c
 		}
 		return out, nil
@@ -207,32 +246,37 @@ func coerceAvro(s avro.Schema, v any, path string) (any, error) {
 		ms := s.(*avro.MapSchema)
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, fail("got %s, want map", describe(v))
+			return nil, path.fail("got %s, want map", describe(v))
 		}
 		out := make(map[string]any, len(m))
 		for k, e := range m {
-			c, err := coerceAvro(ms.Values(), e, path+"/"+k)
+			path.push(k, -1)
+			c, err := coerceAvro(ms.Values(), e, path)
 			if err != nil {
 				return nil, err
 			}
+			path.pop()
 			out[k] = c
 		}
 		return out, nil
 	case avro.Union:
-		return coerceUnion(s.(*avro.UnionSchema), v, path, fail)
+		return coerceUnion(s.(*avro.UnionSchema), v, path)
 	}
-	return nil, fail("unsupported schema type %s", s.Type())
+	return nil, path.fail("unsupported schema type %s", s.Type())
 }
 
-func coerceUnion(u *avro.UnionSchema, v any, path string, fail func(string, ...any) error) (any, error) {
+func coerceUnion(u *avro.UnionSchema, v any, path *avroPath) (any, error) {
 	types := u.Types()
+	// A failed attempt leaves the segments it pushed; drop them.
+	depth := len(path.segs)
+	defer func() { path.segs = path.segs[:depth] }()
 	if v == nil {
 		for _, t := range types {
 			if t.Type() == avro.Null {
 				return nil, nil
 			}
 		}
-		return nil, fail("got null, the union has no null branch")
+		return nil, path.fail("got null, the union has no null branch")
 	}
 	// The Avro JSON form: {"branch name": value}.
 	if m, ok := v.(map[string]any); ok && len(m) == 1 {
@@ -255,7 +299,7 @@ func coerceUnion(u *avro.UnionSchema, v any, path string, fail func(string, ...a
 			return map[string]any{unionName(t): c}, nil
 		}
 	}
-	return nil, fail("got %s, which matches no branch of the union %s", describe(v), u.String())
+	return nil, path.fail("got %s, which matches no branch of the union %s", describe(v), u.String())
 }
 
 // defaultValue adapts a field default as hamba/avro parses it to an input

@@ -49,14 +49,21 @@ func ocfHeader(def []byte, sync [16]byte) []byte {
 	return append(h, sync[:]...)
 }
 
-// container wraps one binary datum into a complete object container file.
-func (a *avroSerde) container(datum []byte) []byte {
-	out := make([]byte, 0, len(a.header)+len(datum)+16+12)
-	out = append(out, a.header...)
-	out = appendLong(out, 1)
-	out = appendLong(out, int64(len(datum)))
-	out = append(out, datum...)
-	return append(out, a.sync[:]...)
+// container completes an object container around a datum that was
+// encoded into b after len(a.header)+room reserved bytes.
+func (a *avroSerde) container(b []byte, room int) []byte {
+	h := len(a.header)
+	datum := b[h+room:]
+	var frame [11]byte
+	f := appendLong(frame[:0], 1)
+	f = appendLong(f, int64(len(datum)))
+	// Move the datum left so the frame fits exactly before it.
+	start := h + len(f)
+	copy(b[start:], datum)
+	b = b[:start+len(datum)]
+	copy(b, a.header)
+	copy(b[h:], f)
+	return append(b, a.sync[:]...)
 }
 
 // openContainer parses an object container holding exactly one datum and
