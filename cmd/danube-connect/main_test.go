@@ -109,7 +109,9 @@ func startCLI(t *testing.T, ctx context.Context, env []string, hup <-chan os.Sig
 
 func startBroker(t *testing.T) *devbroker.Broker {
 	t.Helper()
-	b, err := devbroker.Start(t.Context(), devbroker.Config{DataDir: t.TempDir(), TimerTick: 10 * time.Millisecond})
+	// A short ack timeout redelivers quickly what a drained consumer left unacked.
+	b, err := devbroker.Start(t.Context(), devbroker.Config{DataDir: t.TempDir(), TimerTick: 10 * time.Millisecond,
+		FailurePolicy: devbroker.FailurePolicy{AckTimeout: time.Second, BaseRedeliveryDelay: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatalf("start broker: %v", err)
 	}
@@ -422,6 +424,9 @@ func TestHotReload(t *testing.T) {
 	cancel()
 	if res := r.wait(t); res.code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	if os.Getenv("DEBUG_RELOAD") != "" {
+		t.Log(r.stderr)
 	}
 }
 

@@ -142,15 +142,13 @@ func runConnectors(ctx context.Context, c *cli, f runFlags) error {
 		// The broker keeps nothing after this run, so neither do the sources.
 		sup.offsets = &connect.MemoryOffsetStore{}
 	}
-	if c.started != nil || isTerminal(c.stderr) {
+	if c.started != nil {
 		sup.onStarted = func() {
-			if c.started != nil {
-				httpAddr := ""
-				if srv != nil {
-					httpAddr = srv.Addr()
-				}
-				c.started(httpAddr)
+			httpAddr := ""
+			if srv != nil {
+				httpAddr = srv.Addr()
 			}
+			c.started(httpAddr)
 		}
 	}
 	start := time.Now()

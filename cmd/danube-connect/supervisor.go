@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"time"
 
@@ -188,6 +189,10 @@ func (s *supervisor) runUnit(ctx context.Context, u *unit) error {
 			}
 			if err != nil {
 				log.Error("configuration change rejected; the running configuration stays", "file", u.path, "err", err)
+				goto wait
+			}
+			if reflect.DeepEqual(next.Core, doc.Core) && reflect.DeepEqual(next.Connector, doc.Connector) {
+				log.Debug("configuration unchanged; not restarting", "file", u.path)
 				goto wait
 			}
 			log.Info("configuration changed: draining and restarting", "file", u.path)
