@@ -157,11 +157,13 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 	}
 
 	for _, tc := range r.cfg.Topics {
-		cons, err := client.NewConsumer(ctx, tc.Topic, tc.Subscription,
-			danube.WithConsumerName(r.cfg.Name), danube.WithSubscriptionType(tc.SubscriptionType))
+		cons, err := r.subscribe(ctx, client, tc)
 		if err != nil {
 			run.closeAll()
 			_ = closeSink()
+			if ctx.Err() != nil {
+				return nil // shut down while waiting for the topic
+			}
 			return fmt.Errorf("sink connector %q: subscribe %s/%s: %w", r.cfg.Name, tc.Topic, tc.Subscription, err)
 		}
 		run.closer = append(run.closer, cons.Close)
@@ -184,6 +186,30 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 	}
 	r.log.Info("sink stopped")
 	return nil
+}
+
+// subscribe creates the topic's consumer. A topic that does not exist yet
+// (consumers never create topics) or an unreachable broker is waited for,
+// with the retry policy's backoff, until ctx ends; other errors (e.g. an
+// Exclusive subscription held by another consumer) are returned.
+func (r *SinkRuntime) subscribe(ctx context.Context, c *danube.Client, tc SinkTopic) (*danube.Consumer, error) {
+	rnd := rand.New(rand.NewPCG(rand.Uint64(), 5))
+	for attempt := 1; ; attempt++ {
+		cons, err := c.NewConsumer(ctx, tc.Topic, tc.Subscription,
+			danube.WithConsumerName(r.cfg.Name), danube.WithSubscriptionType(tc.SubscriptionType))
+		if err == nil {
+			return cons, nil
+		}
+		if ctx.Err() != nil || !(errors.Is(err, danube.ErrNotFound) || danube.IsRetryable(err)) {
+			return nil, err
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			r.log.Warn("cannot subscribe yet, waiting", "topic", tc.Topic, "subscription", tc.Subscription, "attempt", attempt, "err", err)
+		}
+		if !sleepCtx(ctx, r.cfg.Retry.delay(min(attempt, 30), rnd)) {
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // Ready reports whether the runtime is consuming: Run has subscribed every
