@@ -20,6 +20,7 @@ import (
 type Broker struct {
 	cfg    Config // defaults applied, AdvertisedURL set
 	url    string
+	addr   string // main listen address
 	faults faults
 
 	hookMu   sync.Mutex
@@ -51,6 +52,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	b := &Broker{
 		cfg:      cfg,
 		url:      schemeFor(cfg) + addr,
+		addr:     addr,
 		routes:   map[string]Route{},
 		policies: map[[2]string]FailurePolicy{},
 		addrs:    []string{addr},
@@ -119,7 +121,7 @@ func (b *Broker) serve(st *state, lns []net.Listener) {
 func (b *Broker) URL() string { return b.url }
 
 // Addr returns the main listen address, "127.0.0.1:PORT".
-func (b *Broker) Addr() string { return b.addrs[0] }
+func (b *Broker) Addr() string { return b.addr }
 
 // Close stops the broker: open streams and calls fail with a transport error, cursors are
 // persisted and files closed. It is idempotent and returns the first error met.
@@ -211,7 +213,7 @@ func (b *Broker) AddListener(ctx context.Context) (string, error) {
 	if b.closed {
 		return "", ErrClosed
 	}
-	host, _, err := net.SplitHostPort(b.addrs[0])
+	host, _, err := net.SplitHostPort(b.addr)
 	if err != nil {
 		return "", fmt.Errorf("devbroker: %w", err)
 	}
