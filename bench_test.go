@@ -42,6 +42,7 @@ func BenchmarkSink(b *testing.B) {
 
 	b.Run("raw", func(b *testing.B) {
 		const topic = "/default/bench-sink-raw"
+		ensureTopic(b, c, topic, 0)
 		cons, err := c.NewConsumer(ctx, topic, "raw", danube.WithConsumerName("raw"))
 		if err != nil {
 			b.Fatal(err)
@@ -64,6 +65,7 @@ func BenchmarkSink(b *testing.B) {
 
 	b.Run("runtime", func(b *testing.B) {
 		const topic = "/default/bench-sink-rt"
+		ensureTopic(b, c, topic, 0)
 		var n, target atomic.Int64
 		reached := make(chan struct{}, 1)
 		sink := connect.SinkFunc(func(context.Context, connect.SinkRecord) error {
@@ -78,9 +80,7 @@ func BenchmarkSink(b *testing.B) {
 			b.Fatal(err)
 		}
 		start(b, rt)
-		for rt.Ready(ctx) != nil {
-			time.Sleep(time.Millisecond)
-		}
+		eventually(b, "ready", func() bool { return rt.Ready(ctx) == nil })
 		b.ReportAllocs()
 		for b.Loop() {
 			target.Add(benchBatch)
