@@ -447,6 +447,11 @@ func (l *lane) loop() {
 	stop := run.stopCtx.Done()
 	defer l.abandon()
 	for {
+		// A stop wins over queued records: select picks at random among
+		// ready cases, so check it first.
+		if run.stopCtx.Err() != nil {
+			return
+		}
 		var m *danube.Message
 		select {
 		case m = <-l.in:
@@ -514,6 +519,9 @@ func (l *lane) collect(stop <-chan struct{}) bool {
 	}
 	defer l.timer.Stop()
 	for !l.batcher.Full() {
+		if l.t.run.stopCtx.Err() != nil {
+			return false
+		}
 		select {
 		case m := <-l.in:
 			if !l.batcher.Fits(len(m.Payload)) {
