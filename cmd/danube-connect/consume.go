@@ -82,7 +82,8 @@ func newConsumeCmd(c *cli) *cobra.Command {
 		Short: "Receive and acknowledge messages from a topic",
 		Long: `Consume subscribes to a topic, prints each message and acknowledges it, until
 --count messages were received or SIGINT/SIGTERM. A new subscription starts at
-the latest message: messages published before it existed are not delivered.`,
+the latest message: messages published before it existed are not delivered.
+A topic that does not exist yet is waited for until a producer creates it.`,
 		Example: `  danube-connect consume -t /default/orders -m audit
   danube-connect consume -s http://broker:6650 -t /default/orders -m audit --sub-type exclusive --count 10 --output json`,
 		Args: exactArgs(0),
@@ -107,8 +108,11 @@ the latest message: messages published before it existed are not delivered.`,
 			if name != "" {
 				copts = append(copts, danube.WithConsumerName(name))
 			}
-			cons, err := cl.NewConsumer(ctx, topic, sub, copts...)
+			cons, err := subscribeWhenCreated(ctx, c.stderr, cl, topic, sub, copts)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				return fmt.Errorf("subscribe %s/%s: %w", topic, sub, err)
 			}
 			defer cons.Close()
@@ -325,4 +329,24 @@ left unacknowledged and reported.`,
 	f.register(cmd, "danube-connect-dlq-redrive")
 	cmd.Flags().BoolVar(&reliable, "reliable", true, "republish with reliable dispatch")
 	return cmd
+}
+
+// subscribeWhenCreated subscribes to topic, waiting (until ctx ends) for a
+// topic that does not exist yet: brokers create topics with their first
+// producer, and a consumer started first should simply wait for it.
+func subscribeWhenCreated(ctx context.Context, stderr io.Writer, cl *danube.Client, topic, sub string, opts []danube.ConsumerOption) (*danube.Consumer, error) {
+	for waited := false; ; waited = true {
+		cons, err := cl.NewConsumer(ctx, topic, sub, opts...)
+		if err == nil || !errors.Is(err, danube.ErrNotFound) {
+			return cons, err
+		}
+		if !waited {
+			fmt.Fprintf(stderr, "topic %s does not exist yet; waiting for a producer to create it (Ctrl-C to stop)\n", topic)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

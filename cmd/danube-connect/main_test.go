@@ -204,6 +204,9 @@ func TestInvalidCorpusExitCode(t *testing.T) {
 func TestExamplesValidate(t *testing.T) {
 	var files []string
 	root := filepath.Join(repoRoot(t), "examples")
+	// The examples are run from the repository root: relative paths in
+	// them (schema files) resolve against it.
+	t.Chdir(repoRoot(t))
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && regexp.MustCompile(`\.(toml|ya?ml)$`).MatchString(p) {
 			files = append(files, p)
@@ -481,6 +484,28 @@ func TestProduceConsume(t *testing.T) {
 		if string(l.Payload) != `{"n":`+strconv.Itoa(i)+`}` || l.Key != "kk" || l.Attributes["k2"] != "v2" || l.Topic != "/default/cli" || l.Offset != uint64(i) {
 			t.Fatalf("line %d: %s", i, line)
 		}
+	}
+}
+
+func TestConsumeWaitsForTopic(t *testing.T) {
+	b := startBroker(t)
+	env := []string{"DANUBE_SERVICE_URL=" + b.URL()}
+	c := startCLI(t, t.Context(), env, nil, "consume", "-t", "/default/later", "-m", "sub1", "--count", "1")
+	eventually(t, "the waiting notice", func() bool { return strings.Contains(c.stderr.String(), "does not exist yet") })
+	select {
+	case <-c.done:
+		t.Fatalf("consume ended (code %d) on a missing topic: %s", c.code, c.stderr)
+	default:
+	}
+	createTopic(t, b.URL(), "/default/later")
+	c.awaitStarted(t) // subscribed once the topic exists
+	p := runCLI(t, t.Context(), env, "produce", "-t", "/default/later", "-m", "hello", "--reliable")
+	if p.code != 0 {
+		t.Fatalf("produce exit %d: %s", p.code, p.stderr)
+	}
+	res := c.wait(t)
+	if res.code != 0 || strings.TrimSpace(res.stdout.String()) == "" || !strings.Contains(res.stdout.String(), "hello") {
+		t.Fatalf("consume exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
 	}
 }
 
