@@ -210,21 +210,27 @@ func (r *avroReader) value(s avro.Schema, depth int) any {
 	case avro.Bytes:
 		n := r.length()
 		b := r.take(n)
-		if r.err != nil || !r.build {
+		if r.err != nil {
 			return nil
 		}
 		if logical == avro.Decimal {
-			return ratFromTwosComplement(b, s.(avro.LogicalTypeSchema).Logical().(*avro.DecimalLogicalSchema).Scale())
+			return r.decimal(b, s.(avro.LogicalTypeSchema).Logical().(*avro.DecimalLogicalSchema))
+		}
+		if !r.build {
+			return nil
 		}
 		return append([]byte{}, b...)
 	case avro.Fixed:
 		f := s.(*avro.FixedSchema)
 		b := r.take(f.Size())
-		if r.err != nil || !r.build {
+		if r.err != nil {
 			return nil
 		}
 		if logical == avro.Decimal {
-			return ratFromTwosComplement(b, f.Logical().(*avro.DecimalLogicalSchema).Scale())
+			return r.decimal(b, f.Logical().(*avro.DecimalLogicalSchema))
+		}
+		if !r.build {
+			return nil
 		}
 		arr := reflect.New(reflect.ArrayOf(len(b), reflect.TypeFor[byte]())).Elem()
 		reflect.Copy(arr, reflect.ValueOf(b))
@@ -367,11 +373,21 @@ func unionName(s avro.Schema) string {
 	return name
 }
 
-func ratFromTwosComplement(b []byte, scale int) *big.Rat {
+// decimal reads the two's-complement unscaled value of a decimal. A value
+// with more digits than the schema's precision does not belong to the
+// schema (writers refuse it), so it is an invalid payload.
+func (r *avroReader) decimal(b []byte, d *avro.DecimalLogicalSchema) any {
 	num := new(big.Int).SetBytes(b)
 	if len(b) > 0 && b[0]&0x80 != 0 {
 		num.Sub(num, new(big.Int).Lsh(big.NewInt(1), uint(len(b))*8))
 	}
-	den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
+	if digits := len(new(big.Int).Abs(num).String()); digits > d.Precision() {
+		r.fail("decimal has %d digits, more than its precision %d", digits, d.Precision())
+		return nil
+	}
+	if !r.build {
+		return nil
+	}
+	den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d.Scale())), nil)
 	return new(big.Rat).SetFrac(num, den)
 }
