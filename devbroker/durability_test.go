@@ -1,6 +1,8 @@
 package devbroker_test
 
 import (
+	"go.uber.org/goleak"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -29,7 +31,7 @@ func TestMain(m *testing.M) {
 		runChild(dir)
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m) // every goroutine a broker starts ends with Close
 }
 
 // runChild runs a broker on dir, prints its address and serves until it is killed.
