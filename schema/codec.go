@@ -258,6 +258,22 @@ func sameDefinition(t Type, def []byte, s *danube.Schema) bool {
 // or a proto.Message.
 func (c *Codec) Encode(v any) ([]byte, error) { return c.serde.encode(v) }
 
+// Validate checks that payload, published as is, is a valid message of the
+// codec's schema version: it decodes it as a sink would (avro in any wire
+// form, a json_schema payload validated against the schema, string as
+// UTF-8, number as 4 or 8 bytes or a JSON number; bytes and protobuf
+// payloads always pass). Failures match ErrInvalidPayload and name the
+// subject and version.
+func (c *Codec) Validate(payload []byte) error {
+	if _, err := c.serde.decode(payload); err != nil {
+		if !errors.Is(err, ErrInvalidPayload) {
+			err = &payloadError{typ: c.typ, msg: err.Error()}
+		}
+		return withSchema(err, c.schema)
+	}
+	return nil
+}
+
 // SchemaRef returns the reference for danube.WithSchema: the subject pinned
 // to the resolved version.
 func (c *Codec) SchemaRef() danube.SchemaRef { return c.ref }

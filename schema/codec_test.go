@@ -176,3 +176,59 @@ func TestNewCodecRejectsBadInput(t *testing.T) {
 		t.Fatal("nil registry accepted")
 	}
 }
+
+func TestCodecValidate(t *testing.T) {
+	ctx := context.Background()
+	reg := newFakeRegistry()
+	codec := func(spec Spec) *Codec {
+		t.Helper()
+		spec.AutoRegister = true
+		c, err := newCodec(ctx, reg, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	jsonC := codec(Spec{Subject: "orders", Type: JSONSchema, Definition: []byte(orderV1)})
+	avroC := codec(Spec{Subject: "users", Type: Avro, Definition: []byte(userSchema)})
+	ocf, err := avroC.Encode(sampleUser())
+	if err != nil {
+		t.Fatal(err)
+	}
+	binC := codec(Spec{Subject: "users", Type: Avro, Definition: []byte(userSchema), AvroEncoding: AvroBinary})
+	datum, err := binC.Encode(sampleUser())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		c       *Codec
+		payload string
+		ok      bool
+	}{
+		{"json valid", jsonC, `{"id":"a"}`, true},
+		{"json schema violation", jsonC, `{"id":1}`, false},
+		{"json missing field", jsonC, `{}`, false},
+		{"json not json", jsonC, `{"id":`, false},
+		{"json empty", jsonC, ``, false},
+		{"avro container", avroC, string(ocf), true},
+		{"avro bare datum", avroC, string(datum), true},
+		{"avro truncated", avroC, string(ocf[:len(ocf)-3]), false},
+		{"avro garbage", avroC, "\x02\xff", false},
+		{"string utf-8", codec(Spec{Subject: "s", Type: String}), "héllo", true},
+		{"string invalid utf-8", codec(Spec{Subject: "s", Type: String}), "\xff", false},
+		{"number 8 bytes", codec(Spec{Subject: "n", Type: Number}), "\x00\x00\x00\x00\x00\x00\x00\x2a", true},
+		{"number 3 bytes", codec(Spec{Subject: "n", Type: Number}), "\x00\x00\x01", false},
+		{"bytes anything", codec(Spec{Subject: "b", Type: Bytes}), "\xff\x00", true},
+	} {
+		err := tc.c.Validate([]byte(tc.payload))
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && !errors.Is(err, ErrInvalidPayload):
+			t.Errorf("%s: %v, want an error matching ErrInvalidPayload", tc.name, err)
+		case !tc.ok && !strings.Contains(err.Error(), `subject "`+tc.c.Subject()+`" version `):
+			t.Errorf("%s: %v does not name the subject", tc.name, err)
+		}
+	}
+}

@@ -4,7 +4,8 @@
 //
 // A source builds one [Codec] per topic with [NewCodec] at start-up
 // (registration, evolution and version resolution happen there) and calls
-// [Codec.Encode] per record; the producer is created with
+// [Codec.Encode] per record ([Codec.Validate] for a payload it already
+// holds in wire form); the producer is created with
 // danube.WithSchema(codec.SchemaRef()). A sink shares one [Resolver] and
 // calls [Resolver.Decode] or [Resolver.DecodeInto] with each message's
 // schema id and version.
