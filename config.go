@@ -106,6 +106,9 @@ type SinkTopic struct {
 	// DecodeSchema decodes records with the registry like SchemaSubject does,
 	// without checking the subject.
 	DecodeSchema bool
+	// NumberFormat is how number payloads are read when the topic is
+	// decoded with the registry (default schema.NumberInt64).
+	NumberFormat schema.NumberFormat
 	// Decoder, when set, replaces the registry decoding (nil and no
 	// SchemaSubject or DecodeSchema: payloads pass through untouched).
 	Decoder Decoder
@@ -177,14 +180,20 @@ type SourceTopic struct {
 	NonReliable bool
 	// Schema, when set, is the topic's schema: at start the runtime builds a
 	// codec from it (schema.NewCodec on the client's registry, registering
-	// it if Schema.AutoRegister), stamps the schema on every message and
-	// encodes SourceRecord.Value with it. Spec.Topic defaults to Topic.
+	// it if Schema.AutoRegister) and stamps the schema on every message. It
+	// encodes SourceRecord.Value with the codec, and checks a record that
+	// carries only a raw Payload with the codec (Codec.Validate: the payload
+	// must decode, and a json_schema payload must match the schema). A
+	// record that cannot be encoded, or a payload that does not match, is
+	// dead-lettered as InvalidData instead of published. Spec.Topic
+	// defaults to Topic.
 	Schema *schema.Spec
 	// Encoder, when set, replaces the codec built from Schema (nil and no
-	// Schema: Value is encoded as JSON, Payload is sent as is).
+	// Schema: Value is encoded as JSON, Payload is sent as is). Raw payloads
+	// are checked only when the Encoder implements [PayloadValidator].
 	Encoder Encoder
-	// DLQTopic receives records that cannot be encoded (default
-	// "{Topic}-dlq").
+	// DLQTopic receives records that cannot be encoded or whose payload
+	// does not match the topic's schema (default "{Topic}-dlq").
 	DLQTopic string
 }
 
@@ -233,9 +242,20 @@ type SourceConfig struct {
 
 // Encoder is the schema seam of the source side: it encodes record values
 // for one topic (schema.Codec implements it). Encode is called concurrently.
+// An Encoder that also implements [PayloadValidator] checks the records
+// that carry a raw Payload instead of a Value.
 type Encoder interface {
 	Encode(v any) ([]byte, error)
 	SchemaRef() danube.SchemaRef
+}
+
+// PayloadValidator is an optional interface of an [Encoder] (schema.Codec
+// implements it): Validate reports whether payload, published as is, is a
+// valid message of the encoder's schema. The source runtime calls it for
+// every record without a Value (concurrently) and dead-letters the record
+// as InvalidData when it fails, as it does when Encode fails.
+type PayloadValidator interface {
+	Validate(payload []byte) error
 }
 
 func validTopic(t string) bool {

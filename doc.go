@@ -89,7 +89,8 @@
 //	|                |                    | exhausted → Nack with NackDelay (broker redelivers), or dead-letter  | MaxRetries consecutive failures                 |
 //	|                |                    | when OnExhausted = ExhaustedDeadLetter or after MaxRedeliveries      |                                                 |
 //	| InvalidData    | InvalidData(err)   | publish to the DLQ topic (confirmed), then Ack; never dropped        | Poll: logged and counted; an unencodable record |
-//	|                |                    |                                                                     | is dead-lettered (confirmed) before its offset  |
+//	|                |                    |                                                                     | or a raw payload its topic's schema rejects is  |
+//	|                |                    |                                                                     | dead-lettered (confirmed) before its offset     |
 //	|                |                    |                                                                     | is committed                                    |
 //	| Fatal          | Fatal(err)         | stop: nothing after the failing record is acked, Close is called,   | stop: intake stops, confirmed offsets are       |
 //	|                |                    | Run returns the error (exit code 1); unacked records are redelivered | committed, Close is called, Run returns the error |
@@ -162,4 +163,26 @@
 // and names the schema each message carries. Both are nil by default:
 // payload bytes pass through untouched, and a record Value is encoded as
 // JSON.
+//
+// With the schema registry: [SourceTopic.Schema] (a schema.Spec) makes the
+// source runtime register and resolve the topic's schema at start, encode
+// every Value with it, and check every raw Payload against it
+// ([PayloadValidator]); [SinkTopic.SchemaSubject] makes the sink runtime
+// decode every record with the schema it carries. What does not match is
+// dead-lettered as InvalidData on either side:
+//
+//	| Record                                  | Source runtime, topic with a Schema          | Sink runtime, topic with a SchemaSubject      |
+//	|-----------------------------------------|----------------------------------------------|-----------------------------------------------|
+//	| Value that encodes                      | published with the schema id and version     |                                               |
+//	| Value that does not encode              | dead-lettered (x-error-class invalid_data)   |                                               |
+//	| raw Payload the schema accepts          | published as is, with the schema id          |                                               |
+//	| raw Payload the schema rejects          | dead-lettered, never published               |                                               |
+//	| message matching its schema             |                                              | Value decoded; Write called                   |
+//	| message not matching / other subject    |                                              | dead-lettered, then acked                     |
+//	| message without schema id               |                                              | passed through (Value is the payload)         |
+//	| registry unreachable                    | Run fails at start (retried by the client)   | retried like a write, then nack/dead-letter   |
+//
+// In a sink, [Decode] turns a record into a Go type with the schema it was
+// decoded with (an avro record into a struct with avro tags), or from JSON
+// when the record has no schema.
 package connect

@@ -1,12 +1,17 @@
 package connect
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/schema"
 )
 
 // SchemaInfo describes the registry schema a record was produced with. The
@@ -57,6 +62,10 @@ type SinkRecord struct {
 	// first delivery, more after nacks observed by this process, or the
 	// broker's x-delivery-attempt attribute when present.
 	Attempt int
+
+	// resolver is the registry resolver that decoded the record (set by
+	// SchemaDecoder), used by Decode.
+	resolver *schema.Resolver
 }
 
 // Text returns the payload as a string (no copy; the string must not
@@ -80,6 +89,49 @@ func JSON[T any](rec SinkRecord) (T, error) {
 		return v, InvalidData(fmt.Errorf("decode JSON payload of %s offset %d: %w", rec.PartitionTopic, rec.Offset, err))
 	}
 	return v, nil
+}
+
+// Decode decodes the payload of rec into a T. When the topic decodes
+// through the schema registry (SinkTopic.SchemaSubject or DecodeSchema, or
+// a [SchemaDecoder]) and the record carries a schema id, it decodes with
+// the record's schema version (schema.Resolver.DecodeInto): json_schema
+// payloads with encoding/json, avro payloads into a struct with avro tags
+// (or a map), string, number and bytes into matching Go types. Otherwise it
+// decodes the payload as JSON, like [JSON].
+//
+// A payload that does not match its schema or cannot be represented as a
+// T is an [InvalidData] error (returned from Write it dead-letters the
+// record); a registry failure is [Retryable]. The schema was looked up when
+// the record was decoded, so Decode normally makes no registry call.
+//
+//	type Reading struct {
+//		Sensor string  `avro:"sensor" json:"sensor"`
+//		Value  float64 `avro:"value" json:"value"`
+//	}
+//
+//	sink := connect.SinkFunc(func(ctx context.Context, rec connect.SinkRecord) error {
+//		r, err := connect.Decode[Reading](ctx, rec)
+//		if err != nil {
+//			return err
+//		}
+//		return store(ctx, r)
+//	})
+func Decode[T any](ctx context.Context, rec SinkRecord) (T, error) {
+	if rec.resolver == nil || rec.Schema.ID == 0 {
+		return JSON[T](rec)
+	}
+	var v T
+	err := rec.resolver.DecodeInto(ctx, rec.Schema.ID, rec.Schema.Version, rec.Payload, &v)
+	if err == nil {
+		return v, nil
+	}
+	err = fmt.Errorf("decode %s offset %d into %T: %w", rec.PartitionTopic, rec.Offset, v, err)
+	var de *danube.Error
+	if !errors.Is(err, schema.ErrInvalidPayload) &&
+		(errors.As(err, &de) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return v, Retryable(err)
+	}
+	return v, InvalidData(err)
 }
 
 // SplitPartition splits a broker topic name into the logical topic and the

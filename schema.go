@@ -14,9 +14,11 @@ import (
 // rec.Value and completes rec.Schema. Records without a schema pass
 // through (Value is the payload). Payloads that do not match their schema,
 // name an unknown schema or one of an unexpected subject are InvalidData
-// (dead-lettered); registry failures are Retryable.
+// (dead-lettered); registry failures are Retryable. The record keeps the
+// resolver, so [Decode] decodes it into a Go type with the same schema.
 func SchemaDecoder(res *schema.Resolver) Decoder {
 	return DecoderFunc(func(ctx context.Context, rec *SinkRecord) error {
+		rec.resolver = res
 		d, err := res.Decode(ctx, rec.Schema.ID, rec.Schema.Version, rec.Payload)
 		if err != nil {
 			if errors.Is(err, schema.ErrInvalidPayload) {
@@ -42,9 +44,9 @@ func sinkDecoder(c *danube.Client, t SinkTopic) Decoder {
 	case t.Decoder != nil:
 		return t.Decoder
 	case t.SchemaSubject != "":
-		return SchemaDecoder(schema.NewResolver(c.Schemas(), schema.WithExpectedSubject(t.SchemaSubject)))
+		return SchemaDecoder(schema.NewResolver(c.Schemas(), schema.WithExpectedSubject(t.SchemaSubject), schema.WithNumberFormat(t.NumberFormat)))
 	case t.DecodeSchema:
-		return SchemaDecoder(schema.NewResolver(c.Schemas()))
+		return SchemaDecoder(schema.NewResolver(c.Schemas(), schema.WithNumberFormat(t.NumberFormat)))
 	}
 	return nil
 }
@@ -70,4 +72,7 @@ func sourceEncoder(ctx context.Context, c *danube.Client, t SourceTopic) (Encode
 	return codec, nil
 }
 
-var _ Encoder = (*schema.Codec)(nil)
+var (
+	_ Encoder          = (*schema.Codec)(nil)
+	_ PayloadValidator = (*schema.Codec)(nil)
+)

@@ -82,6 +82,7 @@ type sourceRun struct {
 
 type sourceTopic struct {
 	cfg   SourceTopic
+	val   PayloadValidator // cfg.Encoder as a PayloadValidator, or nil
 	prod  producerAPI
 	m     *topicMetrics
 	dlqMu sync.Mutex
@@ -273,6 +274,7 @@ func (run *sourceRun) newTopic(ctx context.Context, tc SourceTopic) (*sourceTopi
 		tc.DLQTopic = DefaultDLQTopic(tc.Topic)
 	}
 	t := &sourceTopic{cfg: tc, prod: p, m: r.metrics.forTopic(r.cfg.Name, tc.Topic)}
+	t.val, _ = tc.Encoder.(PayloadValidator)
 	run.topicsMu.Lock()
 	run.topics[tc.Topic] = t
 	run.topicsMu.Unlock()
@@ -357,6 +359,10 @@ func (run *sourceRun) publish(ctx context.Context, rec SourceRecord, ack func(er
 		}
 		if eerr != nil {
 			return run.deadLetter(ctx, t, rec, InvalidData(fmt.Errorf("encode record for %s: %w", t.cfg.Topic, eerr)), ack)
+		}
+	} else if t.val != nil {
+		if verr := t.val.Validate(payload); verr != nil {
+			return run.deadLetter(ctx, t, rec, InvalidData(fmt.Errorf("validate record for %s: %w", t.cfg.Topic, verr)), ack)
 		}
 	}
 	attrs := rec.Attributes
@@ -566,7 +572,8 @@ func (run *sourceRun) commit(ctx context.Context, final bool) error {
 	return nil
 }
 
-// deadLetter publishes a record that cannot be encoded to the topic's DLQ
+// deadLetter publishes a record that cannot be encoded, or whose payload
+// does not match the topic's schema, to the topic's DLQ
 // with its raw payload and failure attributes, retrying until confirmed.
 // Its offset is confirmed only after that.
 func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec SourceRecord, cause error, ack func(error)) error {
@@ -622,7 +629,7 @@ func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec Source
 	if t.m.on {
 		t.m.dlq.Inc()
 	}
-	r.log.Error("record dead-lettered: it could not be encoded", "topic", t.cfg.Topic, "dlq_topic", t.cfg.DLQTopic, "err", cause)
+	r.log.Error("record dead-lettered: it could not be encoded or does not match the topic's schema", "topic", t.cfg.Topic, "dlq_topic", t.cfg.DLQTopic, "err", cause)
 	if run.tracker.Confirm(tk) {
 		run.needCommit.Store(true)
 		select {
