@@ -1,6 +1,7 @@
 // Package file is a sink connector writing records as JSON lines to a file
 // or to standard output: one object per record with its payload,
-// attributes, key, topic, partition, offset and publish time.
+// attributes, key, topic, partition, offset, publish time and registry
+// schema.
 package file
 
 import (
@@ -38,9 +39,22 @@ type Line struct {
 	Key         string            `json:"key,omitempty"`
 	PublishTime time.Time         `json:"publish_time"`
 	Attributes  map[string]string `json:"attributes,omitempty"`
+	// Schema is the registry schema the record was published with; absent
+	// for records without one.
+	Schema *LineSchema `json:"schema,omitempty"`
 	// Encoding is "json", "string" or "base64": how Payload is written.
 	Encoding string          `json:"payload_encoding"`
 	Payload  json.RawMessage `json:"payload"`
+}
+
+// LineSchema is the registry schema of a record (see connect.SchemaInfo);
+// Subject and Type are known when the topic decodes with the registry
+// ([[schemas]] or schema_subject).
+type LineSchema struct {
+	ID      uint64 `json:"id"`
+	Version uint32 `json:"version"`
+	Subject string `json:"subject,omitempty"`
+	Type    string `json:"type,omitempty"`
 }
 
 // Sink writes JSON lines. Create it with [New]. It is safe for concurrent
@@ -185,6 +199,9 @@ func (s *Sink) encode(rec *connect.SinkRecord) ([]byte, error) {
 		Key:         rec.Key,
 		PublishTime: rec.PublishTime.UTC(),
 		Attributes:  rec.Attributes,
+	}
+	if rec.Schema.ID != 0 {
+		l.Schema = &LineSchema{ID: rec.Schema.ID, Version: rec.Schema.Version, Subject: rec.Schema.Subject, Type: rec.Schema.Type}
 	}
 	p := rec.Payload
 	switch s.cfg.PayloadFormat {

@@ -105,3 +105,20 @@ func TestFileMaxRecordsAndAppend(t *testing.T) {
 		t.Fatalf("%d lines after append, want 4", n)
 	}
 }
+
+func TestSchemaWritten(t *testing.T) {
+	var out bytes.Buffer
+	s := newSink(t, func(*Config) {}, &out)
+	withSchema := rec(0, `{"a":1}`)
+	withSchema.Schema = connect.SchemaInfo{ID: 7, Version: 2, Subject: "orders", Type: "json_schema"}
+	if err := s.WriteBatch(t.Context(), []connect.SinkRecord{withSchema, rec(1, "x")}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out.Bytes(), []byte(`"schema":{"id":7,"version":2,"subject":"orders","type":"json_schema"}`)) {
+		t.Fatalf("the schema is not written:\n%s", out.Bytes())
+	}
+	ls := lines(t, out.Bytes())
+	if ls[0].Schema == nil || *ls[0].Schema != (LineSchema{ID: 7, Version: 2, Subject: "orders", Type: "json_schema"}) || ls[1].Schema != nil {
+		t.Fatalf("lines: %+v %+v", ls[0].Schema, ls[1].Schema)
+	}
+}
