@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,8 +76,14 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-// A Rust connector's core file loads unchanged when no catalog is given.
+// A Rust connector's core file loads unchanged when no catalog is given
+// (its schema files exist, relative to the working directory).
 func TestRustCoreFileLoads(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"sensor.json", "alarm.avsc"} {
+		writeFile(t, filepath.Join(dir, "schemas", f), "{}")
+	}
+	t.Chdir(dir)
 	src := `
 danube_service_url = "http://danube-broker:6650"
 connector_name = "mqtt-iot-source"

@@ -3,10 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/danube-connect/connect"
 )
 
 // Core is the part of a connector configuration file shared by every
@@ -22,7 +27,7 @@ type Core struct {
 	Auth          Auth          `config:"auth" doc:"Broker authentication."`
 	Retry         Retry         `config:"retry" doc:"Retries of failed writes (sinks) and publishes or polls (sources)."`
 	Processing    Processing    `config:"processing" doc:"Batching, concurrency and runtime settings."`
-	Schemas       []Schema      `config:"schemas" doc:"Schema registry subjects per topic ([[schemas]])."`
+	Schemas       []Schema      `config:"schemas" doc:"Schema registry subject of a topic ([[schemas]]): a source tags its messages with it (registering it with auto_register) and dead-letters records that do not match it; a sink decodes each message with the registry and dead-letters messages of another subject or that do not match their schema."`
 	Topics        []Topic       `config:"topics" doc:"Topics a sink consumes ([[topics]]); sources name their destination topics in their own section."`
 	DeadLetter    DeadLetter    `config:"dead_letter" doc:"What happens to records whose retries are exhausted (sinks); per-topic keys override."`
 	Breaker       Breaker       `config:"breaker" doc:"Circuit breaker guarding the external system (sinks)."`
@@ -66,17 +71,24 @@ type Processing struct {
 	DrainTimeout   time.Duration `config:"drain_timeout" default:"30s" min:"0s" doc:"How long in-flight work may take to finish at shutdown or reload."`
 }
 
-// Schema is one [[schemas]] entry: the registry subject of a topic.
+// Schema is one [[schemas]] entry: the registry subject of a topic. A
+// source publishing to the topic encodes (or validates) its records with
+// the schema and tags every message with it; a sink consuming the topic
+// decodes each message with the registry and dead-letters messages of
+// another subject or that do not match their schema.
 type Schema struct {
-	Topic           string          `config:"topic" required:"true" doc:"Topic, /namespace/name."`
+	Topic           string          `config:"topic" required:"true" doc:"Topic, /namespace/name: one of the connector's topics (a sink's [[topics]], a source's destination topics); a partitioned topic is named without its -part-N suffix."`
 	Subject         string          `config:"subject" required:"true" doc:"Registry subject."`
 	SchemaType      string          `config:"schema_type" required:"true" enum:"json_schema,avro,string,number,bytes" doc:"Schema type."`
-	SchemaFile      string          `config:"schema_file" doc:"File holding the schema definition (JSON Schema or Avro); needed to register it."`
-	AutoRegister    bool            `config:"auto_register" doc:"Register schema_file under subject at start when it is not registered yet."`
+	SchemaFile      string          `config:"schema_file" doc:"File holding the schema definition (JSON Schema or Avro), read at start; a relative path resolves against the working directory. Needed to register the schema; without it a source uses the registered definition."`
+	AutoRegister    bool            `config:"auto_register" doc:"Register schema_file under subject at start when it is not registered yet, or as a new version when it differs from the latest (sources)."`
 	VersionStrategy VersionStrategy `config:"version_strategy" default:"latest" doc:"Schema version producers use: \"latest\", {pinned = N} or {minimum = N} (also \"pinned:N\", \"minimum:N\")."`
+	AvroEncoding    string          `config:"avro_encoding" default:"ocf" enum:"ocf,binary,json" doc:"Wire form of the avro payloads a source writes: ocf (an object container file per message, the only form a validating broker accepts), binary (the bare datum) or json (JSON text, as Rust connectors write). Sinks detect the form of each payload."`
+	NumberFormat    string          `config:"number_format" default:"int64" enum:"int64,float64" doc:"How the 8 bytes of a number payload are written and read: big-endian int64 or float64; writer and reader must agree."`
 }
 
-// Validate checks topic syntax and that a registered schema has a file.
+// Validate checks topic syntax, that a registered schema has a file and
+// that the file exists.
 func (s *Schema) Validate() error {
 	var errs []error
 	if s.Topic != "" && !ValidTopic(s.Topic) {
@@ -85,7 +97,32 @@ func (s *Schema) Validate() error {
 	if s.AutoRegister && s.SchemaFile == "" && (s.SchemaType == "json_schema" || s.SchemaType == "avro") {
 		errs = append(errs, Errorf("schema_file", "required when auto_register is true for schema_type %s", s.SchemaType))
 	}
+	if s.SchemaFile != "" {
+		if fi, err := os.Stat(s.SchemaFile); err != nil {
+			errs = append(errs, Errorf("schema_file", "%s", fileProblem(s.SchemaFile, err)))
+		} else if fi.IsDir() {
+			errs = append(errs, Errorf("schema_file", "%q is a directory, want a file", s.SchemaFile))
+		}
+	}
 	return joinErrs(errs)
+}
+
+// fileProblem describes why a file cannot be read, naming it and, for a
+// relative path, the directory it was looked up in.
+func fileProblem(path string, err error) string {
+	where := ""
+	if !filepath.IsAbs(path) {
+		if wd, werr := os.Getwd(); werr == nil {
+			where = " (relative to the working directory " + wd + ")"
+		}
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%q does not exist%s", path, where)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Sprintf("%q cannot be read: permission denied%s", path, where)
+	}
+	return fmt.Sprintf("%q cannot be read%s: %v", path, where, err)
 }
 
 // Topic is one [[topics]] entry of a sink.
@@ -165,12 +202,76 @@ func (c *Core) Validate() error {
 	}
 	schemas := map[string]int{}
 	for i, s := range c.Schemas {
-		if j, dup := schemas[s.Topic]; dup && s.Topic != "" {
+		logical, _ := connect.SplitPartition(s.Topic)
+		if j, dup := schemas[logical]; dup && s.Topic != "" {
 			errs = append(errs, Errorf(fmt.Sprintf("schemas[%d].topic", i), "%q is already listed as schemas[%d]", s.Topic, j))
 		}
-		schemas[s.Topic] = i
+		schemas[logical] = i
+	}
+	if len(c.Topics) > 0 {
+		// A sink: its topics are the [[topics]] entries. A source's topics
+		// are declared by its connector; the caller checks them with
+		// SchemaProblems.
+		names := make([]string, len(c.Topics))
+		for i, t := range c.Topics {
+			names[i] = t.Topic
+		}
+		for _, p := range c.SchemaProblems(names) {
+			errs = append(errs, p)
+		}
 	}
 	return joinErrs(errs)
+}
+
+// SchemaProblems returns a problem naming schemas[i].topic for every
+// [[schemas]] entry whose topic is none of topics, the topics the
+// connector consumes or publishes to. Topics match by name, or by logical
+// name: "/ns/t-part-1" and "/ns/t" are the same topic.
+func (c *Core) SchemaProblems(topics []string) []*FieldError {
+	var probs []*FieldError
+	for i, s := range c.Schemas {
+		if s.Topic == "" || matchTopic(s.Topic, topics) >= 0 {
+			continue
+		}
+		list := "none"
+		if len(topics) > 0 {
+			list = strings.Join(topics, ", ")
+		}
+		probs = append(probs, &FieldError{Path: fmt.Sprintf("schemas[%d].topic", i),
+			Msg: fmt.Sprintf("%q is not a topic of this connector (its topics: %s)", s.Topic, list)})
+	}
+	return probs
+}
+
+// SchemaFor returns the [[schemas]] entry of topic (matched as in
+// SchemaProblems, an exact name first) and its index, or nil and -1.
+func (c *Core) SchemaFor(topic string) (*Schema, int) {
+	for i := range c.Schemas {
+		if c.Schemas[i].Topic == topic {
+			return &c.Schemas[i], i
+		}
+	}
+	for i := range c.Schemas {
+		if matchTopic(c.Schemas[i].Topic, []string{topic}) >= 0 {
+			return &c.Schemas[i], i
+		}
+	}
+	return nil, -1
+}
+
+// matchTopic returns the index of the first of topics that is topic, by
+// name or by logical name (without a -part-N suffix), or -1.
+func matchTopic(topic string, topics []string) int {
+	logical, _ := connect.SplitPartition(topic)
+	for i, t := range topics {
+		if t == topic {
+			return i
+		}
+		if l, _ := connect.SplitPartition(t); l == logical {
+			return i
+		}
+	}
+	return -1
 }
 
 // LogValue redacts secrets when a Core is logged.

@@ -1,12 +1,16 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/schema"
 )
 
 // ClientOptions returns the client options the core keys imply (token, CA
@@ -93,7 +97,7 @@ func (c *Core) SinkConfig() connect.SinkConfig {
 			redeliveries = -1 // dead-letter at the first exhaustion is ExhaustedDeadLetter; 0 in the file means "never nack twice"
 			ex = connect.ExhaustedDeadLetter
 		}
-		cfg.Topics = append(cfg.Topics, connect.SinkTopic{
+		st := connect.SinkTopic{
 			Topic:            t.Topic,
 			Subscription:     t.Subscription,
 			SubscriptionType: SubscriptionType(t.SubscriptionType),
@@ -102,15 +106,28 @@ func (c *Core) SinkConfig() connect.SinkConfig {
 			OnExhausted:      ex,
 			NackDelay:        max(nack, time.Millisecond),
 			MaxRedeliveries:  redeliveries,
-		})
+		}
+		if s, _ := c.SchemaFor(t.Topic); s != nil {
+			if st.SchemaSubject == "" {
+				st.SchemaSubject = s.Subject
+			}
+			st.NumberFormat, _ = schema.ParseNumberFormat(s.NumberFormat) // validated by the enum tag
+		}
+		cfg.Topics = append(cfg.Topics, st)
 	}
 	return cfg
 }
 
 // SourceConfig converts the core keys to a source runtime configuration
-// publishing to topics (declared by the connector's section).
-func (c *Core) SourceConfig(topics []connect.SourceTopic) connect.SourceConfig {
-	return connect.SourceConfig{
+// publishing to topics (declared by the connector's section). Each topic
+// with a [[schemas]] entry gets the schema.Spec it describes (replacing a
+// Spec the connector set), its schema_file read now; the runtime registers
+// and resolves it at start. The topics slice is not modified.
+//
+// A [[schemas]] entry matching none of topics, or a schema_file that
+// cannot be read, is a Configuration error naming the key.
+func (c *Core) SourceConfig(topics []connect.SourceTopic) (connect.SourceConfig, error) {
+	cfg := connect.SourceConfig{
 		Name:           c.ConnectorName,
 		ServiceURL:     c.DanubeServiceURL,
 		ClientOptions:  c.ClientOptions(),
@@ -122,6 +139,63 @@ func (c *Core) SourceConfig(topics []connect.SourceTopic) connect.SourceConfig {
 		DrainTimeout:   orDefault(c.Processing.DrainTimeout),
 		OffsetDir:      c.Source.OffsetsDir,
 	}
+	if len(c.Schemas) == 0 {
+		return cfg, nil
+	}
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Topic
+	}
+	probs := c.SchemaProblems(names)
+	cfg.Topics = append([]connect.SourceTopic(nil), topics...)
+	for i := range cfg.Topics {
+		t := &cfg.Topics[i]
+		s, idx := c.SchemaFor(t.Topic)
+		if s == nil {
+			continue
+		}
+		spec, err := s.Spec(t.Topic)
+		if fe, ok := errors.AsType[*FieldError](err); ok {
+			probs = append(probs, &FieldError{Path: fmt.Sprintf("schemas[%d].%s", idx, fe.Path), Msg: fe.Msg})
+			continue
+		}
+		t.Schema = spec
+	}
+	if err := newError("", probs); err != nil {
+		return connect.SourceConfig{}, connect.Configuration(err)
+	}
+	return cfg, nil
+}
+
+// Spec returns the schema.Spec of the entry for a source publishing to
+// topic, reading schema_file (relative to the working directory). The
+// error, a *FieldError, names the key at fault relative to the entry.
+func (s *Schema) Spec(topic string) (*schema.Spec, error) {
+	typ, err := schema.ParseType(s.SchemaType)
+	if err != nil {
+		return nil, &FieldError{Path: "schema_type", Msg: err.Error()}
+	}
+	spec := &schema.Spec{Topic: topic, Subject: s.Subject, Type: typ, AutoRegister: s.AutoRegister}
+	switch v := s.VersionStrategy; v.Kind {
+	case "pinned":
+		spec.Version = schema.Pinned(v.Version)
+	case "minimum":
+		spec.Version = schema.Minimum(v.Version)
+	}
+	if spec.AvroEncoding, err = schema.ParseAvroEncoding(s.AvroEncoding); err != nil {
+		return nil, &FieldError{Path: "avro_encoding", Msg: err.Error()}
+	}
+	if spec.NumberFormat, err = schema.ParseNumberFormat(s.NumberFormat); err != nil {
+		return nil, &FieldError{Path: "number_format", Msg: err.Error()}
+	}
+	if s.SchemaFile != "" {
+		def, err := os.ReadFile(s.SchemaFile)
+		if err != nil {
+			return nil, &FieldError{Path: "schema_file", Msg: fileProblem(s.SchemaFile, err)}
+		}
+		spec.Definition = def
+	}
+	return spec, nil
 }
 
 func orDefault(d time.Duration) time.Duration {

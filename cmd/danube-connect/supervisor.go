@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"reflect"
@@ -291,7 +292,10 @@ func (s *supervisor) build(doc *config.Document, log *slog.Logger) (runtime, any
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg := doc.Core.SourceConfig(topics)
+		cfg, err := doc.Core.SourceConfig(topics)
+		if err != nil {
+			return nil, nil, err
+		}
 		cfg.OffsetStore = s.offsets
 		rt, err := connect.NewSourceRuntime(src, cfg, opts...)
 		return rt, src, err
@@ -300,7 +304,8 @@ func (s *supervisor) build(doc *config.Document, log *slog.Logger) (runtime, any
 
 // checkKind reports core keys that do not apply to the document's kind of
 // connector: a sink needs [[topics]]; a source names its topics in its own
-// section.
+// section, and its [[schemas]] entries must name those topics (a sink's
+// are checked against [[topics]] when the document is loaded).
 func checkKind(doc *config.Document) error {
 	e, ok := connectors.Lookup(doc.Core.Connector)
 	if !ok {
@@ -313,6 +318,18 @@ func checkKind(doc *config.Document) error {
 	case e.Kind == connectors.Source && len(doc.Core.Topics) > 0:
 		return &config.Error{Source: doc.Source, Problems: []*config.FieldError{{Path: "topics",
 			Msg: fmt.Sprintf("[[topics]] is for sinks; the %s source names its topic in [%s]", e.Name, e.Name)}}}
+	case e.Kind == connectors.Source && len(doc.Core.Schemas) > 0:
+		_, topics, err := e.NewSource(connectors.Env{Core: &doc.Core, Config: doc.Connector, Stdout: io.Discard})
+		if err != nil {
+			return err
+		}
+		names := make([]string, len(topics))
+		for i, t := range topics {
+			names[i] = t.Topic
+		}
+		if probs := doc.Core.SchemaProblems(names); len(probs) > 0 {
+			return &config.Error{Source: doc.Source, Problems: probs}
+		}
 	}
 	return nil
 }
