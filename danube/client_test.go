@@ -275,6 +275,42 @@ func TestSendAsyncStrictOrder(t *testing.T) {
 	}
 }
 
+func TestSendAsyncOrderKey(t *testing.T) {
+	b := startBroker(t, devbroker.Config{MaxUnackedMessages: 1000})
+	c := newClient(t, b.URL())
+	topic := uniqueTopic(t)
+	p := newProducer(t, c, topic, danube.WithReliable(), danube.WithMaxInFlight(16))
+	cons := newConsumer(t, c, topic, "sub", danube.WithReceiveBuffer(512))
+	// Retried sends would land after later ones without an order key.
+	b.FailNext("/danube.ProducerService/SendMessage", 5, codes.Unavailable)
+
+	const n, keys = 200, 4
+	for i := range n {
+		m := &danube.OutgoingMessage{Payload: []byte(strconv.Itoa(i)), OrderKey: "k" + strconv.Itoa(i%keys)}
+		if err := p.SendAsync(t.Context(), m, func(err error) {
+			if err != nil {
+				t.Errorf("send %d: %v", i, err)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	last := map[int]int{}
+	for _, m := range receive(t, cons, n, true) {
+		i, err := strconv.Atoi(string(m.Payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := last[i%keys]; ok && i < prev {
+			t.Fatalf("order key k%d: message %d stored after %d", i%keys, i, prev)
+		}
+		last[i%keys] = i
+	}
+}
+
 func TestProducerCloseFailsPendingSends(t *testing.T) {
 	b := startBroker(t, devbroker.Config{})
 	c := newClient(t, b.URL())

@@ -24,6 +24,13 @@ type OutgoingMessage struct {
 	// Key is the routing key: it selects the partition of a partitioned
 	// topic and the consumer of a KeyShared subscription. "" means none.
 	Key string
+	// OrderKey, when not empty, orders this send after every earlier send
+	// of the same Producer with the same OrderKey: it is issued only once
+	// those completed (confirmed or failed), so the broker stores them in
+	// call order even with MaxInFlight > 1, while sends of other order keys
+	// stay pipelined. It is not sent to the broker. Use the routing key to
+	// keep per-key order, or one value for strict order of a stream.
+	OrderKey string
 }
 
 // Producer publishes messages to one topic, or to every partition of a
@@ -40,8 +47,11 @@ type OutgoingMessage struct {
 // With MaxInFlight > 1, up to that many sends are on the wire at once. Each
 // is an independent unary RPC, so the broker may store them in any order, and
 // a retried send lands after sends issued later. Keyed sends still go to the
-// partition of their key, so the key-to-partition mapping is kept, but not
-// the order within a key. Use MaxInFlight 1 when order matters.
+// partition of their key, so the key-to-partition mapping is kept. Sends that
+// share an [OutgoingMessage.OrderKey] are issued one after the other, each
+// once the previous one completed, so they are stored in call order while
+// sends of different order keys are pipelined. Use MaxInFlight 1, or one
+// OrderKey for all sends, when the order of every message matters.
 //
 // # Retries and recreation
 //
@@ -69,10 +79,11 @@ type Producer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // health loops and SendAsync goroutines
 
-	mu      sync.Mutex // guards closed, pending, idle
+	mu      sync.Mutex // guards closed, pending, idle, tails
 	closed  bool
-	pending int           // sends accepted and not completed
-	idle    chan struct{} // closed when pending drops to 0; nil when nobody waits
+	pending int                      // sends accepted and not completed
+	idle    chan struct{}            // closed when pending drops to 0; nil when nobody waits
+	tails   map[string]chan struct{} // per OrderKey: closed when its latest send completes
 }
 
 // partProducer is the broker-side producer of one topic or partition.
@@ -214,8 +225,13 @@ func (p *Producer) Send(ctx context.Context, m *OutgoingMessage) error {
 		return err
 	}
 	defer p.release()
+	prev, done := p.enqueue(m.OrderKey)
+	defer done()
 	sctx, cancel := p.sendCtx(ctx)
 	defer cancel()
+	if err := p.waitTurn(sctx, prev); err != nil {
+		return err
+	}
 	return p.send(sctx, m)
 }
 
@@ -239,17 +255,63 @@ func (p *Producer) SendAsync(ctx context.Context, m *OutgoingMessage, done func(
 	if err := p.acquire(ctx, true); err != nil {
 		return err
 	}
+	prev, turnDone := p.enqueue(m.OrderKey)
 	go func() {
 		defer p.wg.Done()
 		sctx, cancel := p.sendCtx(ctx)
-		err := p.send(sctx, m)
+		err := p.waitTurn(sctx, prev)
+		if err == nil {
+			err = p.send(sctx, m)
+		}
 		cancel()
+		turnDone()
 		if done != nil {
 			done(err)
 		}
 		p.release()
 	}()
 	return nil
+}
+
+// enqueue places a send with order key k behind the previous send of k. It
+// returns what to wait for before sending (nil: nothing) and the func to
+// call once the send completed.
+func (p *Producer) enqueue(k string) (prev <-chan struct{}, done func()) {
+	if k == "" {
+		return nil, func() {}
+	}
+	mine := make(chan struct{})
+	p.mu.Lock()
+	if p.tails == nil {
+		p.tails = map[string]chan struct{}{}
+	}
+	prev = p.tails[k]
+	p.tails[k] = mine
+	p.mu.Unlock()
+	return prev, func() {
+		p.mu.Lock()
+		if p.tails[k] == mine {
+			delete(p.tails, k)
+		}
+		p.mu.Unlock()
+		close(mine)
+	}
+}
+
+// waitTurn waits until the previous send of the same order key completed.
+func (p *Producer) waitTurn(ctx context.Context, prev <-chan struct{}) error {
+	if prev == nil {
+		return nil
+	}
+	select {
+	case <-prev:
+		return nil
+	case <-ctx.Done():
+		if p.ctx.Err() != nil {
+			return errProducerClosed
+		}
+		return &ctxError{op: "send", err: context.Cause(ctx)}
+	}
 }
 
 // Flush blocks until every send accepted so far (Send or SendAsync) has
