@@ -162,8 +162,9 @@ func BenchmarkSource(b *testing.B) {
 	b.Run("runtime", func(b *testing.B) {
 		src := &benchSource{want: make(chan int), payload: payload, reached: make(chan struct{}, 1)}
 		src.target.Store(-1)
+		// Unordered, like the raw producer above.
 		cfg := connect.SourceConfig{Name: "bench", Client: c, Topics: []connect.SourceTopic{{Topic: "/default/bench-src-rt"}},
-			CommitInterval: time.Microsecond, OffsetStore: &connect.MemoryOffsetStore{}}
+			CommitInterval: time.Microsecond, OffsetStore: &connect.MemoryOffsetStore{}, Ordering: connect.OrderNone}
 		rt, err := connect.NewSourceRuntime(src, cfg)
 		if err != nil {
 			b.Fatal(err)

@@ -127,6 +127,11 @@
 //     receiving when it is reached or the circuit breaker is open; the
 //     source runtime blocks Poll and Emit at SourceConfig.MaxInFlight
 //     unconfirmed records.
+//   - Source records keep their order on the broker per [Ordering]: by
+//     default records with the same routing key (or, without a key, from
+//     the same source partition) are published one after the other while
+//     other keys are pipelined; [OrderPerPartition] keeps the upstream
+//     order of each source partition; [OrderNone] is the fastest.
 //   - One receive path per topic partition: each partition (and key shard,
 //     with Parallelism > 1) has its own worker, so a partition whose records
 //     are backing off does not stop the others. Records with the same

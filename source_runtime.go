@@ -390,7 +390,7 @@ func (run *sourceRun) publish(ctx context.Context, rec SourceRecord, ack func(er
 	}
 	it := run.pool.Get().(*pubItem)
 	it.t = t
-	it.msg = danube.OutgoingMessage{Payload: payload, Attributes: attrs, Key: rec.Key}
+	it.msg = danube.OutgoingMessage{Payload: payload, Attributes: attrs, Key: rec.Key, OrderKey: r.cfg.Ordering.orderKey(&rec)}
 	it.ack = ack
 	it.attempt = 0
 	if !rec.Offset.IsZero() {

@@ -204,6 +204,39 @@ func TestSourceRetriesFailedPublishes(t *testing.T) {
 	}
 }
 
+func TestSourceOrdering(t *testing.T) {
+	for _, tc := range []struct {
+		ordering connect.Ordering
+		unit     func(i int) int // records with the same unit must be stored in order
+	}{
+		{connect.OrderPerKey, func(i int) int { return i % 3 }}, // counterSource keys k0..k2
+		{connect.OrderPerPartition, func(int) int { return 0 }}, // one source partition
+	} {
+		t.Run(tc.ordering.String(), func(t *testing.T) {
+			b := startBroker(t)
+			topic := "/default/ordered-" + tc.ordering.String()
+			src := &counterSource{limit: 300, batch: 50}
+			cfg := sourceConfig(b, "ordered", topic, &connect.MemoryOffsetStore{})
+			cfg.Ordering = tc.ordering
+			// Retried publishes land after later ones unless ordered.
+			failSends(b, 10)
+			rt, err := connect.NewSourceRuntime(src, cfg)
+			must(t, err)
+			start(t, rt)
+			eventually(t, "all committed", func() bool { return src.lastCommit()["p0"] == "299" })
+			last := map[int]int{}
+			for _, m := range messagesOf(b, topic) {
+				i, err := strconv.Atoi(string(m.Payload))
+				must(t, err)
+				if prev, ok := last[tc.unit(i)]; ok && i < prev {
+					t.Fatalf("record %d stored after record %d", i, prev)
+				}
+				last[tc.unit(i)] = i
+			}
+		})
+	}
+}
+
 // streamSource pushes n records through the emitter and counts upstream
 // acknowledgements.
 type streamSource struct {

@@ -139,6 +139,7 @@ func (c *Core) SourceConfig(topics []connect.SourceTopic) (connect.SourceConfig,
 		DrainTimeout:   orDefault(c.Processing.DrainTimeout),
 		OffsetDir:      c.Source.OffsetsDir,
 	}
+	cfg.Ordering, _ = connect.ParseOrdering(c.Source.Ordering) // validated by the enum tag
 	if len(c.Schemas) == 0 {
 		return cfg, nil
 	}
