@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,10 +96,15 @@ func TestTLS(t *testing.T) {
 	send(t, p, "s", 2)
 	receiveAll(t, cons, payloads("s", 2))
 
-	// Without the CA the server certificate is rejected.
-	untrusted := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: -1}))
-	if _, err := untrusted.NewProducer(t.Context(), uniqueTopic(t)); err == nil {
+	// Without the CA the server certificate is rejected, at once: retrying
+	// cannot fix a certificate.
+	untrusted := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 1000, Backoff: time.Second}))
+	_, err := untrusted.NewProducer(t.Context(), uniqueTopic(t))
+	if err == nil {
 		t.Fatal("untrusted certificate accepted")
+	}
+	if danube.IsRetryable(err) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted certificate: %v (retryable %v)", err, danube.IsRetryable(err))
 	}
 }
 

@@ -24,7 +24,8 @@ type Error struct {
 	// Message is the broker's (or the gRPC layer's) message.
 	Message string
 
-	err error // the gRPC status error, nil for sentinels and client-made errors
+	err       error // the gRPC status error, nil for sentinels and client-made errors
+	permanent bool  // an UNAVAILABLE that retrying cannot fix (a failed TLS handshake)
 }
 
 // Error returns "danube: <op>: <message> (<code>)".
@@ -111,7 +112,7 @@ func IsRetryable(err error) bool {
 	if !errors.As(err, &e) {
 		return false
 	}
-	return retryableCode(e.Code)
+	return retryableCode(e.Code) && !e.permanent
 }
 
 // retryableCode is the single place deciding which codes are transient.
@@ -164,7 +165,14 @@ func wrapErr(ctx context.Context, op string, err error) error {
 	if !ok {
 		return &Error{Op: op, Code: codes.Unknown, Message: err.Error(), err: err}
 	}
-	return &Error{Op: op, Code: s.Code(), Message: s.Message(), err: err}
+	return &Error{Op: op, Code: s.Code(), Message: s.Message(), err: err, permanent: tlsFailure(s.Code(), s.Message())}
+}
+
+// tlsFailure reports whether an UNAVAILABLE is a failed TLS handshake (an
+// untrusted or mismatched certificate, a plain-text server behind an
+// https:// URL): a configuration problem that no retry fixes.
+func tlsFailure(c codes.Code, msg string) bool {
+	return c == codes.Unavailable && strings.Contains(msg, "authentication handshake failed")
 }
 
 // newError makes a client-side classified error.
