@@ -331,13 +331,23 @@ demo:
 func TestVersionStrategyForms(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`"latest"`, "latest"}, {`"Latest"`, "latest"}, {`{ pinned = 3 }`, "pinned:3"},
-		{`{ Minimum = 2 }`, "minimum:2"}, {`"pinned:4"`, "pinned:4"},
+		{`{ Minimum = 2 }`, "minimum:2"}, {`"pinned:4"`, "pinned:4"}, {`"min:5"`, "minimum:5"}, {`"6"`, "pinned:6"},
 	} {
 		src := minimal + "\n[[schemas]]\ntopic = \"/a/b\"\nsubject = \"s\"\nschema_type = \"string\"\nversion_strategy = " + tc.in + "\n"
 		doc := mustParse(t, src, config.Options{})
 		if got := doc.Core.Schemas[0].VersionStrategy.String(); got != tc.want {
 			t.Errorf("%s: got %s, want %s", tc.in, got, tc.want)
 		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`"pinned:0"`, `want "latest", {pinned = N} or {minimum = N}, got "pinned:0"`},
+		{`{ pinned = 0 }`, "pinned: version must be a positive integer, got integer 0"},
+		{`{ newest = 1 }`, `want "latest", {pinned = N} or {minimum = N}, got key "newest"`},
+		{`3`, `want "latest", {pinned = N} or {minimum = N}, got integer 3`},
+	} {
+		src := minimal + "\n[[schemas]]\ntopic = \"/a/b\"\nsubject = \"s\"\nschema_type = \"string\"\nversion_strategy = " + tc.in + "\n"
+		_, err := parse(t, src, config.Options{})
+		wantProblem(t, err, "schemas[0].version_strategy: "+tc.want)
 	}
 }
 

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/danube-connect/connect"
+	"github.com/danube-connect/connect/danube"
 )
 
 // Core is the part of a connector configuration file shared by every
@@ -284,61 +285,47 @@ func ValidTopic(t string) bool {
 	return strings.HasPrefix(t, "/") && ok && ns != "" && name != "" && !strings.ContainsAny(name, "/ ")
 }
 
-// VersionStrategy selects the schema version a producer uses: the latest,
-// a pinned version or a minimum version. It is written "latest",
-// {pinned = 3} or {minimum = 2} (the Rust SDK's forms), or "pinned:3".
+// VersionStrategy is the schema version a producer uses, a
+// [danube.VersionRef]. It is written "latest", {pinned = 3} or
+// {minimum = 2} (the Rust SDK's forms), or in a text form of
+// [danube.ParseVersionRef] such as "pinned:3".
 type VersionStrategy struct {
-	// Kind is "latest", "pinned" or "minimum".
-	Kind string
-	// Version is the pinned or minimum version.
-	Version uint32
+	danube.VersionRef
 }
 
 // ConfigType names the type in the reference docs.
 func (VersionStrategy) ConfigType() string { return "version strategy" }
 
-// String returns "latest", "pinned:N" or "minimum:N".
-func (v VersionStrategy) String() string {
-	if v.Kind == "" || v.Kind == "latest" {
-		return "latest"
-	}
-	return v.Kind + ":" + strconv.FormatUint(uint64(v.Version), 10)
-}
-
-// UnmarshalConfig accepts "latest", "pinned:N", "minimum:N" or a table
-// with one key pinned or minimum (any case).
+// UnmarshalConfig accepts a text form of [danube.ParseVersionRef] or a
+// table with one key pinned or minimum (any case).
 func (v *VersionStrategy) UnmarshalConfig(raw any) error {
 	const want = `want "latest", {pinned = N} or {minimum = N}`
 	switch x := raw.(type) {
 	case string:
-		kind, num, hasNum := strings.Cut(strings.ToLower(strings.TrimSpace(x)), ":")
-		if kind == "latest" && !hasNum {
-			*v = VersionStrategy{Kind: "latest"}
-			return nil
+		ref, err := danube.ParseVersionRef(x)
+		if err != nil {
+			return fmt.Errorf("%s, got %q", want, x)
 		}
-		if (kind == "pinned" || kind == "minimum") && hasNum {
-			n, err := strconv.ParseUint(num, 10, 32)
-			if err != nil || n == 0 {
-				return fmt.Errorf("version %q: want a positive integer", num)
-			}
-			*v = VersionStrategy{Kind: kind, Version: uint32(n)}
-			return nil
-		}
-		return fmt.Errorf("%s, got %q", want, x)
+		v.VersionRef = ref
+		return nil
 	case map[string]any:
 		if len(x) != 1 {
 			return fmt.Errorf("%s, got a table with %d keys", want, len(x))
 		}
 		for k, val := range x {
-			kind := strings.ToLower(k)
-			if kind != "pinned" && kind != "minimum" {
+			kind, ref := strings.ToLower(k), danube.Pinned
+			switch kind {
+			case "pinned":
+			case "minimum":
+				ref = danube.Minimum
+			default:
 				return fmt.Errorf("%s, got key %q", want, k)
 			}
 			n, ok := asInt(val)
-			if !ok || n <= 0 || n > 1<<32-1 {
+			if !ok || n <= 0 || n > math.MaxUint32 {
 				return fmt.Errorf("%s: version must be a positive integer, got %s", kind, describe(val))
 			}
-			*v = VersionStrategy{Kind: kind, Version: uint32(n)}
+			v.VersionRef = ref(uint32(n))
 		}
 		return nil
 	}

@@ -82,10 +82,13 @@ func tomlValue(v reflect.Value, secret bool) string {
 		return strconv.Quote(Redacted)
 	}
 	if vs, ok := v.Interface().(VersionStrategy); ok {
-		if vs.Kind == "" || vs.Kind == "latest" {
-			return `"latest"`
+		if n, ok := vs.Pinned(); ok {
+			return fmt.Sprintf("{ pinned = %d }", n)
 		}
-		return fmt.Sprintf("{ %s = %d }", vs.Kind, vs.Version)
+		if n, ok := vs.Minimum(); ok {
+			return fmt.Sprintf("{ minimum = %d }", n)
+		}
+		return `"latest"`
 	}
 	if v.Type() == durationType {
 		return strconv.Quote(time.Duration(v.Int()).String())

@@ -176,13 +176,7 @@ func (s *Schema) Spec(topic string) (*schema.Spec, error) {
 	if err != nil {
 		return nil, &FieldError{Path: "schema_type", Msg: err.Error()}
 	}
-	spec := &schema.Spec{Topic: topic, Subject: s.Subject, Type: typ, AutoRegister: s.AutoRegister}
-	switch v := s.VersionStrategy; v.Kind {
-	case "pinned":
-		spec.Version = schema.Pinned(v.Version)
-	case "minimum":
-		spec.Version = schema.Minimum(v.Version)
-	}
+	spec := &schema.Spec{Topic: topic, Subject: s.Subject, Type: typ, Version: s.VersionStrategy.VersionRef, AutoRegister: s.AutoRegister}
 	if spec.AvroEncoding, err = schema.ParseAvroEncoding(s.AvroEncoding); err != nil {
 		return nil, &FieldError{Path: "avro_encoding", Msg: err.Error()}
 	}

@@ -64,3 +64,16 @@ func Example() {
 	// hello k1 0
 	// true false
 }
+
+// Schema version selections come from configuration text.
+func ExampleParseVersionRef() {
+	for _, s := range []string{"latest", "3", "pinned:2", "min:4"} {
+		v, err := danube.ParseVersionRef(s)
+		fmt.Println(v, err)
+	}
+	// Output:
+	// latest <nil>
+	// pinned:3 <nil>
+	// pinned:2 <nil>
+	// minimum:4 <nil>
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,7 +63,8 @@ const (
 )
 
 // VersionRef selects a schema version of a subject. The zero value means the
-// latest version. Build one with [Latest], [Pinned] or [Minimum].
+// latest version. Build one with [Latest], [Pinned] or [Minimum], or parse
+// its text form with [ParseVersionRef]; values are comparable with ==.
 type VersionRef struct {
 	kind    versionKind
 	version uint32
@@ -85,15 +87,75 @@ func Pinned(v uint32) VersionRef { return VersionRef{kind: versionPinned, versio
 // Minimum selects the latest version and requires it to be at least v.
 func Minimum(v uint32) VersionRef { return VersionRef{kind: versionMinimum, version: v} }
 
-// String returns "latest", "pinned:N" or "minimum:N".
+// ParseVersionRef parses the text form of a version selection,
+// case-insensitively: "latest" or "" ([Latest]), "pinned:N", "pin:N" or a
+// bare "N" ([Pinned]), "minimum:N" or "min:N" ([Minimum]). N must be at
+// least 1. It accepts everything [VersionRef.String] returns.
+func ParseVersionRef(s string) (VersionRef, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if t == "" || t == "latest" {
+		return Latest(), nil
+	}
+	kind, num := versionPinned, t
+	if k, n, ok := strings.Cut(t, ":"); ok {
+		switch strings.TrimSpace(k) {
+		case "pinned", "pin":
+			kind = versionPinned
+		case "minimum", "min":
+			kind = versionMinimum
+		default:
+			return VersionRef{}, fmt.Errorf("danube: schema version %q: want latest, pinned:N, N or minimum:N", s)
+		}
+		num = strings.TrimSpace(n)
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || n == 0 {
+		return VersionRef{}, fmt.Errorf("danube: schema version %q: version must be a number ≥ 1", s)
+	}
+	return VersionRef{kind: kind, version: uint32(n)}, nil
+}
+
+// Pinned returns the pinned version and true if v is [Pinned], or 0 and
+// false.
+func (v VersionRef) Pinned() (uint32, bool) {
+	if v.kind != versionPinned {
+		return 0, false
+	}
+	return v.version, true
+}
+
+// Minimum returns the minimum version and true if v is [Minimum], or 0 and
+// false.
+func (v VersionRef) Minimum() (uint32, bool) {
+	if v.kind != versionMinimum {
+		return 0, false
+	}
+	return v.version, true
+}
+
+// String returns "latest", "pinned:N" or "minimum:N"; [ParseVersionRef]
+// accepts it back.
 func (v VersionRef) String() string {
 	switch v.kind {
 	case versionPinned:
-		return fmt.Sprintf("pinned:%d", v.version)
+		return "pinned:" + strconv.FormatUint(uint64(v.version), 10)
 	case versionMinimum:
-		return fmt.Sprintf("minimum:%d", v.version)
+		return "minimum:" + strconv.FormatUint(uint64(v.version), 10)
 	}
 	return "latest"
+}
+
+// MarshalText implements encoding.TextMarshaler with [VersionRef.String].
+func (v VersionRef) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with [ParseVersionRef].
+func (v *VersionRef) UnmarshalText(b []byte) error {
+	p, err := ParseVersionRef(string(b))
+	if err != nil {
+		return err
+	}
+	*v = p
+	return nil
 }
 
 // SchemaRef names a subject and a version selection.

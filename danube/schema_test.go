@@ -71,3 +71,49 @@ func TestSchemaRefWire(t *testing.T) {
 		}
 	}
 }
+
+func TestParseVersionRef(t *testing.T) {
+	for in, want := range map[string]VersionRef{
+		"": Latest(), "latest": Latest(), "LATEST": Latest(), "pinned:3": Pinned(3), "3": Pinned(3), " pin:7 ": Pinned(7),
+		"minimum:2": Minimum(2), "min:2": Minimum(2),
+	} {
+		got, err := ParseVersionRef(in)
+		if err != nil || got != want {
+			t.Errorf("ParseVersionRef(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		back, err := ParseVersionRef(got.String())
+		if err != nil || back != got {
+			t.Errorf("round trip of %v: %v, %v", got, back, err)
+		}
+	}
+	for _, in := range []string{"pinned:0", "0", "newest", "minimum:x", "pinned:", "-1", "maximum:3"} {
+		if _, err := ParseVersionRef(in); err == nil {
+			t.Errorf("ParseVersionRef(%q): want an error", in)
+		}
+	}
+	var v VersionRef
+	if err := v.UnmarshalText([]byte("minimum:4")); err != nil || v != Minimum(4) {
+		t.Fatalf("UnmarshalText: %v %v", v, err)
+	}
+	if b, _ := v.MarshalText(); string(b) != "minimum:4" {
+		t.Fatalf("MarshalText: %s", b)
+	}
+}
+
+func TestVersionRefAccessors(t *testing.T) {
+	for _, tc := range []struct {
+		ref             VersionRef
+		pinned, minimum uint32
+		isPin, isMin    bool
+	}{
+		{Latest(), 0, 0, false, false},
+		{Pinned(3), 3, 0, true, false},
+		{Minimum(2), 0, 2, false, true},
+	} {
+		p, isPin := tc.ref.Pinned()
+		m, isMin := tc.ref.Minimum()
+		if p != tc.pinned || isPin != tc.isPin || m != tc.minimum || isMin != tc.isMin {
+			t.Errorf("%v: Pinned() = %d %v, Minimum() = %d %v", tc.ref, p, isPin, m, isMin)
+		}
+	}
+}

@@ -280,14 +280,14 @@ func TestBrokerEvolutionAndVersions(t *testing.T) {
 	for _, tc := range []struct {
 		v    VersionStrategy
 		want uint32
-	}{{Latest(), 2}, {Pinned(1), 1}, {Pinned(2), 2}, {Minimum(1), 2}, {Minimum(2), 2}} {
+	}{{danube.Latest(), 2}, {danube.Pinned(1), 1}, {danube.Pinned(2), 2}, {danube.Minimum(1), 2}, {danube.Minimum(2), 2}} {
 		spec.Version = tc.v
 		c, err := NewCodec(ctx, env.reg, spec)
 		if err != nil || c.Version() != tc.want {
 			t.Fatalf("%s: %v", tc.v, err)
 		}
 	}
-	for _, v := range []VersionStrategy{Pinned(3), Minimum(3)} {
+	for _, v := range []VersionStrategy{danube.Pinned(3), danube.Minimum(3)} {
 		spec.Version = v
 		if _, err := NewCodec(ctx, env.reg, spec); !errors.Is(err, ErrVersionUnavailable) {
 			t.Fatalf("%s: %v", v, err)
@@ -295,7 +295,7 @@ func TestBrokerEvolutionAndVersions(t *testing.T) {
 	}
 
 	// A v1 message decodes with v1, a v2 one with v2.
-	spec.Version = Pinned(1)
+	spec.Version = danube.Pinned(1)
 	c1, _ = NewCodec(ctx, env.reg, spec)
 	b1, err := c1.Encode(map[string]any{"sensor": "s", "value": 1.5, "unit": "ignored by v1"})
 	if err != nil {

@@ -114,8 +114,8 @@ func newCodec(ctx context.Context, reg registry, spec Spec) (*Codec, error) {
 		return nil, fmt.Errorf("schema: latest version of %q: %w", subject, err)
 	default:
 		if (primitive || len(def) > 0) && !sameDefinition(typ, def, latest) {
-			if older, err := pinnedOlder(ctx, reg, spec.Version, latest); err != nil {
-				return nil, fmt.Errorf("schema: get version %d of %q: %w", spec.Version.version, subject, err)
+			if older, err := pinnedOlder(ctx, reg, subject, spec.Version, latest); err != nil {
+				return nil, err
 			} else if older != nil && sameDefinition(typ, def, older) {
 				// Pinned to an older version whose text is the local one:
 				// nothing to register.
@@ -153,15 +153,19 @@ func newCodec(ctx context.Context, reg registry, spec Spec) (*Codec, error) {
 
 // pinnedOlder returns the pinned version when the strategy pins a version
 // below the latest one, else nil.
-func pinnedOlder(ctx context.Context, reg registry, v VersionStrategy, latest *danube.Schema) (*danube.Schema, error) {
-	if v.kind != versionPinned || v.version == 0 || v.version >= latest.Version {
+func pinnedOlder(ctx context.Context, reg registry, subject string, v VersionStrategy, latest *danube.Schema) (*danube.Schema, error) {
+	n, pinned := v.Pinned()
+	if !pinned || n == 0 || n >= latest.Version {
 		return nil, nil
 	}
-	s, err := reg.Get(ctx, latest.ID, v.version)
-	if errors.Is(err, danube.ErrNotFound) {
+	s, err := reg.Get(ctx, latest.ID, n)
+	switch {
+	case errors.Is(err, danube.ErrNotFound):
 		return nil, nil // resolveVersion reports it
+	case err != nil:
+		return nil, fmt.Errorf("schema: get version %d of %q: %w", n, subject, err)
 	}
-	return s, err
+	return s, nil
 }
 
 // evolve registers def as a new version of subject after the registry found
@@ -199,28 +203,26 @@ func orDefault(s, d string) string {
 // resolveVersion applies the strategy the way both official clients do,
 // from the latest version.
 func resolveVersion(ctx context.Context, reg registry, subject string, v VersionStrategy, latest *danube.Schema) (*danube.Schema, error) {
-	switch v.kind {
-	case versionPinned:
+	if n, ok := v.Pinned(); ok {
 		switch {
-		case v.version == 0:
+		case n == 0:
 			return nil, fmt.Errorf("%w: pinned version 0 of %q: versions start at 1", ErrVersionUnavailable, subject)
-		case v.version > latest.Version:
-			return nil, fmt.Errorf("%w: pinned version %d of %q is greater than the latest version %d", ErrVersionUnavailable, v.version, subject, latest.Version)
-		case v.version == latest.Version:
+		case n > latest.Version:
+			return nil, fmt.Errorf("%w: pinned version %d of %q is greater than the latest version %d", ErrVersionUnavailable, n, subject, latest.Version)
+		case n == latest.Version:
 			return latest, nil
 		}
-		s, err := reg.Get(ctx, latest.ID, v.version)
+		s, err := reg.Get(ctx, latest.ID, n)
 		if errors.Is(err, danube.ErrNotFound) {
-			return nil, fmt.Errorf("%w: pinned version %d of %q: %w", ErrVersionUnavailable, v.version, subject, err)
+			return nil, fmt.Errorf("%w: pinned version %d of %q: %w", ErrVersionUnavailable, n, subject, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("schema: get version %d of %q: %w", v.version, subject, err)
+			return nil, fmt.Errorf("schema: get version %d of %q: %w", n, subject, err)
 		}
 		return s, nil
-	case versionMinimum:
-		if latest.Version < v.version {
-			return nil, fmt.Errorf("%w: latest version %d of %q is below the minimum %d", ErrVersionUnavailable, latest.Version, subject, v.version)
-		}
+	}
+	if n, ok := v.Minimum(); ok && latest.Version < n {
+		return nil, fmt.Errorf("%w: latest version %d of %q is below the minimum %d", ErrVersionUnavailable, latest.Version, subject, n)
 	}
 	return latest, nil
 }

@@ -69,20 +69,20 @@ func TestNewCodecRegistersAndEvolves(t *testing.T) {
 
 	// Pinned to an older version: tagged and encoded with version 1.
 	spec.Definition = []byte(orderV2)
-	spec.Version = Pinned(1)
+	spec.Version = danube.Pinned(1)
 	c, err = newCodec(ctx, reg, spec)
 	if err != nil || c.Version() != 1 || c.SchemaRef().Version != danube.Pinned(1) {
 		t.Fatalf("pinned 1: %v", err)
 	}
-	spec.Version = Pinned(3)
+	spec.Version = danube.Pinned(3)
 	if _, err := newCodec(ctx, reg, spec); !errors.Is(err, ErrVersionUnavailable) {
 		t.Fatalf("pinned 3: %v", err)
 	}
-	spec.Version = Minimum(2)
+	spec.Version = danube.Minimum(2)
 	if c, err := newCodec(ctx, reg, spec); err != nil || c.Version() != 2 {
 		t.Fatalf("minimum 2: %v", err)
 	}
-	spec.Version = Minimum(3)
+	spec.Version = danube.Minimum(3)
 	if _, err := newCodec(ctx, reg, spec); !errors.Is(err, ErrVersionUnavailable) {
 		t.Fatalf("minimum 3: %v", err)
 	}
@@ -101,7 +101,7 @@ func TestNewCodecPinnedToOlderDefinition(t *testing.T) {
 	// v1's text registers nothing and needs no check.
 	reg.compat = func(_, _ []byte) []string { return []string{"never"} }
 	for _, auto := range []bool{true, false} {
-		c, err := newCodec(ctx, reg, Spec{Subject: "s", Type: JSONSchema, Definition: []byte(orderV1), Version: Pinned(1), AutoRegister: auto})
+		c, err := newCodec(ctx, reg, Spec{Subject: "s", Type: JSONSchema, Definition: []byte(orderV1), Version: danube.Pinned(1), AutoRegister: auto})
 		if err != nil || c.Version() != 1 {
 			t.Fatalf("auto-register %v: %v", auto, err)
 		}

@@ -101,20 +101,20 @@
 //     the strategy pins an older version whose definition is the local one,
 //     nothing is checked or registered. Otherwise a definition equal to an
 //     older version re-registers nothing (the registry dedups by
-//     fingerprint) and the latest stays latest: with Latest() the codec then
-//     encodes with the latest definition.
+//     fingerprint) and the latest stays latest: with danube.Latest() the
+//     codec then encodes with the latest definition.
 //  4. The version strategy is resolved from the latest version, as both
-//     official clients do: Latest() uses it; Pinned(n) fails with
-//     ErrVersionUnavailable when n is greater than the latest, else uses
-//     version n; Minimum(n) fails with ErrVersionUnavailable when the latest
-//     is below n, else uses the latest.
+//     official clients do: danube.Latest() uses it; danube.Pinned(n) fails
+//     with ErrVersionUnavailable when n is greater than the latest, else
+//     uses version n; danube.Minimum(n) fails with ErrVersionUnavailable
+//     when the latest is below n, else uses the latest.
 //  5. The codec encodes with the resolved version's definition (not the
 //     local text), so every payload matches the (id, version) it is tagged
 //     with, and SchemaRef pins that version for the producer.
 //
 // With an empty Spec.Definition the registry's definition is used as is.
-// Version strategies parse from text with [ParseVersionStrategy]: "latest"
-// (or ""), "pinned:N" or "N", "minimum:N".
+// Version strategies parse from text with [danube.ParseVersionRef]:
+// "latest" (or ""), "pinned:N" or "N", "minimum:N".
 //
 // # Cache policy (Resolver)
 //

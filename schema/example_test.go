@@ -66,16 +66,3 @@ func Example() {
 	// default-readings map[sensor:s1 value:21.5]
 	// {Sensor:s1 Value:21.5}
 }
-
-// Version strategies come from configuration text.
-func ExampleParseVersionStrategy() {
-	for _, s := range []string{"latest", "3", "pinned:2", "minimum:4"} {
-		v, err := schema.ParseVersionStrategy(s)
-		fmt.Println(v, err)
-	}
-	// Output:
-	// latest <nil>
-	// pinned:3 <nil>
-	// pinned:2 <nil>
-	// minimum:4 <nil>
-}

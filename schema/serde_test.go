@@ -13,6 +13,8 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
+
+	"github.com/danube-connect/connect/danube"
 )
 
 func mustSerde(t testing.TB, typ Type, def string, o serdeOptions) serde {
@@ -51,34 +53,6 @@ func TestParseType(t *testing.T) {
 	}
 }
 
-func TestParseVersionStrategy(t *testing.T) {
-	for in, want := range map[string]VersionStrategy{
-		"": Latest(), "latest": Latest(), "LATEST": Latest(), "pinned:3": Pinned(3), "3": Pinned(3), " pin:7 ": Pinned(7),
-		"minimum:2": Minimum(2), "min:2": Minimum(2),
-	} {
-		got, err := ParseVersionStrategy(in)
-		if err != nil || got != want {
-			t.Errorf("ParseVersionStrategy(%q) = %v, %v; want %v", in, got, err, want)
-		}
-		back, err := ParseVersionStrategy(got.String())
-		if err != nil || back != got {
-			t.Errorf("round trip of %v: %v, %v", got, back, err)
-		}
-	}
-	for _, in := range []string{"pinned:0", "0", "newest", "minimum:x", "pinned:", "-1", "maximum:3"} {
-		if _, err := ParseVersionStrategy(in); err == nil {
-			t.Errorf("ParseVersionStrategy(%q): want an error", in)
-		}
-	}
-	var v VersionStrategy
-	if err := v.UnmarshalText([]byte("minimum:4")); err != nil || v != Minimum(4) {
-		t.Fatalf("UnmarshalText: %v %v", v, err)
-	}
-	if b, _ := v.MarshalText(); string(b) != "minimum:4" {
-		t.Fatalf("MarshalText: %s", b)
-	}
-}
-
 func TestTextForms(t *testing.T) {
 	var spec struct {
 		Type    Type            `json:"type"`
@@ -89,7 +63,7 @@ func TestTextForms(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"type":"json","version":"minimum:2","avro":"binary","number":"double"}`), &spec); err != nil {
 		t.Fatal(err)
 	}
-	if spec.Type != JSONSchema || spec.Version != Minimum(2) || spec.Avro != AvroBinary || spec.Number != NumberFloat64 {
+	if spec.Type != JSONSchema || spec.Version != danube.Minimum(2) || spec.Avro != AvroBinary || spec.Number != NumberFloat64 {
 		t.Fatalf("parsed %+v", spec)
 	}
 	b, _ := json.Marshal(spec)

@@ -3,7 +3,6 @@ package schema
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/danube-connect/connect/danube"
@@ -67,95 +66,9 @@ func (t Type) registryType() danube.SchemaType { return danube.SchemaType(t) }
 func fromRegistryType(t danube.SchemaType) (Type, error) { return ParseType(string(t)) }
 
 // VersionStrategy selects which registered version of a subject a source
-// tags its messages with. The zero value is [Latest].
-//
-// Text forms (see [ParseVersionStrategy]): "latest" (or ""), "pinned:N" (or
-// just "N"), "minimum:N".
-type VersionStrategy struct {
-	kind    versionKind
-	version uint32
-}
-
-type versionKind uint8
-
-const (
-	versionLatest versionKind = iota
-	versionPinned
-	versionMinimum
-)
-
-// Latest selects the latest version of the subject at start-up.
-func Latest() VersionStrategy { return VersionStrategy{} }
-
-// Pinned selects exactly version n; start-up fails if n is greater than the
-// latest version.
-func Pinned(n uint32) VersionStrategy { return VersionStrategy{kind: versionPinned, version: n} }
-
-// Minimum selects the latest version and fails start-up if it is below n.
-func Minimum(n uint32) VersionStrategy { return VersionStrategy{kind: versionMinimum, version: n} }
-
-// ParseVersionStrategy parses "latest" (or the empty string), "pinned:N",
-// a bare "N" (pinned) or "minimum:N" (also "min:N"), case-insensitively.
-// N must be at least 1.
-func ParseVersionStrategy(s string) (VersionStrategy, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	if t == "" || t == "latest" {
-		return Latest(), nil
-	}
-	kind, num := versionPinned, t
-	if k, n, ok := strings.Cut(t, ":"); ok {
-		switch strings.TrimSpace(k) {
-		case "pinned", "pin":
-			kind = versionPinned
-		case "minimum", "min":
-			kind = versionMinimum
-		default:
-			return VersionStrategy{}, fmt.Errorf("schema: version strategy %q: want latest, pinned:N, N or minimum:N", s)
-		}
-		num = strings.TrimSpace(n)
-	}
-	n, err := strconv.ParseUint(num, 10, 32)
-	if err != nil || n == 0 {
-		return VersionStrategy{}, fmt.Errorf("schema: version strategy %q: version must be a number ≥ 1", s)
-	}
-	return VersionStrategy{kind: kind, version: uint32(n)}, nil
-}
-
-// String returns "latest", "pinned:N" or "minimum:N"; ParseVersionStrategy
-// accepts it back.
-func (v VersionStrategy) String() string {
-	switch v.kind {
-	case versionPinned:
-		return "pinned:" + strconv.FormatUint(uint64(v.version), 10)
-	case versionMinimum:
-		return "minimum:" + strconv.FormatUint(uint64(v.version), 10)
-	}
-	return "latest"
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (v VersionStrategy) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler with ParseVersionStrategy.
-func (v *VersionStrategy) UnmarshalText(b []byte) error {
-	p, err := ParseVersionStrategy(string(b))
-	if err != nil {
-		return err
-	}
-	*v = p
-	return nil
-}
-
-// ref is the danube client's equivalent.
-func (v VersionStrategy) ref() danube.VersionRef {
-	switch v.kind {
-	case versionPinned:
-		return danube.Pinned(v.version)
-	case versionMinimum:
-		return danube.Minimum(v.version)
-	}
-	return danube.Latest()
-}
+// tags its messages with: [danube.Latest] (the zero value), [danube.Pinned]
+// or [danube.Minimum]. Its text forms are those of [danube.ParseVersionRef].
+type VersionStrategy = danube.VersionRef
 
 // AvroEncoding is the wire form a source uses for avro payloads. Decoding
 // detects the form of each payload by itself.
