@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -309,31 +310,51 @@ func (c *SinkConfig) applyDefaults() {
 	}
 }
 
-func (c *SinkConfig) validate() error {
+// connectorProblems checks the settings sink and source configs share: the
+// name, the broker (service_url, unless a client is supplied) and the
+// topics, which must be at least one, each /namespace/topic and listed
+// once. A sink may list a topic once per subscription: subs, nil for a
+// source, holds the subscription of each topic.
+func connectorProblems(name, serviceURL string, client *danube.Client, topics, subs []string) []error {
 	var errs []error
-	if c.Name == "" {
+	if name == "" {
 		errs = append(errs, errors.New("name: required"))
 	}
-	if c.Client == nil && c.ServiceURL == "" {
+	if client == nil && serviceURL == "" {
 		errs = append(errs, errors.New("service_url: required"))
 	}
-	if len(c.Topics) == 0 {
+	if len(topics) == 0 {
 		errs = append(errs, errors.New("topics: at least one topic is required"))
 	}
-	seen := map[string]bool{}
+	seen := map[[2]string]bool{}
+	for i, t := range topics {
+		key := [2]string{t}
+		if subs != nil {
+			key[1] = subs[i]
+		}
+		if !validTopic(t) {
+			errs = append(errs, fmt.Errorf("topics[%d].topic = %q: want /namespace/topic", i, t))
+		}
+		switch {
+		case !seen[key]:
+			seen[key] = true
+		case subs != nil:
+			errs = append(errs, fmt.Errorf("topics[%d].topic = %q: listed twice with subscription %q", i, t, key[1]))
+		default:
+			errs = append(errs, fmt.Errorf("topics[%d].topic = %q: listed twice", i, t))
+		}
+	}
+	return errs
+}
+
+func (c *SinkConfig) validate() error {
+	names, subs := make([]string, len(c.Topics)), make([]string, len(c.Topics))
+	for i, t := range c.Topics {
+		names[i], subs[i] = t.Topic, cmp.Or(t.Subscription, c.Name)
+	}
+	errs := connectorProblems(c.Name, c.ServiceURL, c.Client, names, subs)
 	for i, t := range c.Topics {
 		p := fmt.Sprintf("topics[%d]", i)
-		if !validTopic(t.Topic) {
-			errs = append(errs, fmt.Errorf("%s.topic = %q: want /namespace/topic", p, t.Topic))
-		}
-		sub := t.Subscription
-		if sub == "" {
-			sub = c.Name
-		}
-		if seen[t.Topic+"\x00"+sub] {
-			errs = append(errs, fmt.Errorf("%s.topic = %q: consumed twice with subscription %q", p, t.Topic, sub))
-		}
-		seen[t.Topic+"\x00"+sub] = true
 		if t.DLQTopic != "" && !validTopic(t.DLQTopic) {
 			errs = append(errs, fmt.Errorf("%s.dlq_topic = %q: want /namespace/topic", p, t.DLQTopic))
 		}
@@ -396,26 +417,13 @@ func (c *SourceConfig) applyDefaults() {
 }
 
 func (c *SourceConfig) validate() error {
-	var errs []error
-	if c.Name == "" {
-		errs = append(errs, errors.New("name: required"))
+	names := make([]string, len(c.Topics))
+	for i, t := range c.Topics {
+		names[i] = t.Topic
 	}
-	if c.Client == nil && c.ServiceURL == "" {
-		errs = append(errs, errors.New("service_url: required"))
-	}
-	if len(c.Topics) == 0 {
-		errs = append(errs, errors.New("topics: at least one topic is required"))
-	}
-	seen := map[string]bool{}
+	errs := connectorProblems(c.Name, c.ServiceURL, c.Client, names, nil)
 	for i, t := range c.Topics {
 		p := fmt.Sprintf("topics[%d]", i)
-		if !validTopic(t.Topic) {
-			errs = append(errs, fmt.Errorf("%s.topic = %q: want /namespace/topic", p, t.Topic))
-		}
-		if seen[t.Topic] {
-			errs = append(errs, fmt.Errorf("%s.topic = %q: listed twice", p, t.Topic))
-		}
-		seen[t.Topic] = true
 		if t.Partitions < 0 {
 			errs = append(errs, fmt.Errorf("%s.partitions = %d: must not be negative", p, t.Partitions))
 		}

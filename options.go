@@ -21,7 +21,15 @@ type options struct {
 	tracer   trace.TracerProvider
 }
 
-func buildOptions(opts []Option) options {
+// observers are what a runtime reports through, built from its Options.
+type observers struct {
+	log     *slog.Logger // tagged with the connector name
+	metrics *metrics
+	tr      tracing
+}
+
+// newObservers applies opts for the connector named name.
+func newObservers(name string, opts []Option) (observers, error) {
 	o := options{}
 	for _, opt := range opts {
 		if opt != nil {
@@ -31,7 +39,11 @@ func buildOptions(opts []Option) options {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	return o
+	m, err := newMetrics(o.registry)
+	if err != nil {
+		return observers{}, err
+	}
+	return observers{log: o.logger.With("connector", name), metrics: m, tr: newTracing(o.tracer)}, nil
 }
 
 // WithLogger sets the runtime's logger, overriding the default that discards

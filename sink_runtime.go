@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
 	"sync"
@@ -41,12 +40,10 @@ var errStopped = errors.New("connect: stopping")
 // records to the sink and acks, nacks or dead-letters each one according
 // to the outcome (see the behaviour table in the package doc).
 type SinkRuntime struct {
+	observers
 	sink      Sink
 	batchSink BatchSink
 	cfg       SinkConfig
-	log       *slog.Logger
-	metrics   *metrics
-	tr        tracing
 	breaker   *breaker.Breaker
 	seed      maphash.Seed
 
@@ -66,19 +63,11 @@ func NewSinkRuntime(sink Sink, cfg SinkConfig, opts ...Option) (*SinkRuntime, er
 		return nil, err
 	}
 	cfg.applyDefaults()
-	o := buildOptions(opts)
-	m, err := newMetrics(o.registry)
+	obs, err := newObservers(cfg.Name, opts)
 	if err != nil {
 		return nil, err
 	}
-	r := &SinkRuntime{
-		sink:    sink,
-		cfg:     cfg,
-		log:     o.logger.With("connector", cfg.Name),
-		metrics: m,
-		tr:      newTracing(o.tracer),
-		seed:    maphash.MakeSeed(),
-	}
+	r := &SinkRuntime{observers: obs, sink: sink, cfg: cfg, seed: maphash.MakeSeed()}
 	r.batchSink, _ = sink.(BatchSink)
 	thr := cfg.Breaker.FailureThreshold
 	r.breaker = breaker.New(thr, cfg.Breaker.Cooldown, func(s breaker.State) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -20,11 +19,9 @@ import (
 // them with bounded pipelining, and commits source offsets once the broker
 // has confirmed every record up to them.
 type SourceRuntime struct {
-	src     Source
-	cfg     SourceConfig
-	log     *slog.Logger
-	metrics *metrics
-	tr      tracing
+	observers
+	src Source
+	cfg SourceConfig
 
 	running atomic.Bool
 	live    atomic.Pointer[sourceRun]
@@ -42,15 +39,14 @@ func NewSourceRuntime(src Source, cfg SourceConfig, opts ...Option) (*SourceRunt
 		return nil, err
 	}
 	cfg.applyDefaults()
-	o := buildOptions(opts)
-	m, err := newMetrics(o.registry)
+	obs, err := newObservers(cfg.Name, opts)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.OffsetStore == nil {
 		cfg.OffsetStore = NewFileOffsetStore(cfg.OffsetDir)
 	}
-	return &SourceRuntime{src: src, cfg: cfg, log: o.logger.With("connector", cfg.Name), metrics: m, tr: newTracing(o.tracer)}, nil
+	return &SourceRuntime{observers: obs, src: src, cfg: cfg}, nil
 }
 
 type sourceRun struct {
