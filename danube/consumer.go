@@ -74,22 +74,10 @@ type Consumer struct {
 
 // partConsumer is the broker-side consumer of one topic or partition.
 type partConsumer struct {
+	attachment[danubepb.ConsumerServiceClient]
 	cons  *Consumer
 	topic string
-	reqID atomic.Uint64
-
-	renewMu sync.Mutex // serializes re-subscription; taken before mu
-	mu      sync.RWMutex
-	st      consumerState
-	stop    context.CancelFunc // cancels the open stream; guarded by mu
-}
-
-type consumerState struct {
-	route  route
-	id     uint64 // broker-assigned consumer_id
-	gen    uint64 // incremented by every successful Subscribe
-	rpc    danubepb.ConsumerServiceClient
-	health danubepb.HealthCheckClient
+	stop  context.CancelFunc // cancels the open stream; guarded by mu
 }
 
 // NewConsumer subscribes to topic ("/namespace/topic") under subscription.
@@ -268,30 +256,14 @@ func (c *Consumer) Close() error {
 	return nil
 }
 
-func (pc *partConsumer) nextID() uint64 { return pc.reqID.Add(1) }
-
-func (pc *partConsumer) state() consumerState {
-	pc.mu.RLock()
-	defer pc.mu.RUnlock()
-	return pc.st
-}
-
-func (pc *partConsumer) healthState() (route, uint64, uint64, danubepb.HealthCheckClient) {
-	st := pc.state()
-	return st.route, st.id, st.gen, st.health
-}
-
 // subscribe runs lookup + Subscribe (with retries) from route from, installs
 // the new state and ends the stream of the previous one.
 func (pc *partConsumer) subscribe(ctx context.Context, from route) error {
 	cons := pc.cons
 	op := fmt.Sprintf("subscribe %q to %q", cons.sub, pc.topic)
-	var (
-		id uint64
-		cc *grpc.ClientConn
-	)
-	r, err := cons.c.establish(ctx, op, pc.topic, from, pc.nextID, func(ctx context.Context, _ route, conn *grpc.ClientConn) error {
-		resp, err := danubepb.NewConsumerServiceClient(conn).Subscribe(ctx, &danubepb.ConsumerRequest{
+	st, err := pc.attach(ctx, cons.c, op, pc.topic, from, func(ctx context.Context, conn *grpc.ClientConn) (uint64, danubepb.ConsumerServiceClient, error) {
+		rpc := danubepb.NewConsumerServiceClient(conn)
+		resp, err := rpc.Subscribe(ctx, &danubepb.ConsumerRequest{
 			RequestId:        pc.nextID(),
 			TopicName:        pc.topic,
 			ConsumerName:     cons.name,
@@ -299,42 +271,26 @@ func (pc *partConsumer) subscribe(ctx context.Context, from route) error {
 			SubscriptionType: cons.cfg.subType.wire(),
 			KeyFilters:       cons.cfg.keyFilters,
 		})
-		if err != nil {
-			return wrapErr(ctx, op, err)
+		return resp.GetConsumerId(), rpc, err
+	}, func() {
+		if pc.stop != nil {
+			pc.stop()
+			pc.stop = nil
 		}
-		id, cc = resp.GetConsumerId(), conn
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	pc.mu.Lock()
-	pc.st = consumerState{
-		route:  r,
-		id:     id,
-		gen:    pc.st.gen + 1,
-		rpc:    danubepb.NewConsumerServiceClient(cc),
-		health: danubepb.NewHealthCheckClient(cc),
-	}
-	if pc.stop != nil {
-		pc.stop()
-		pc.stop = nil
-	}
-	pc.mu.Unlock()
-	cons.log.Debug("consumer attached", "partition", pc.topic, "broker", r.connect.key, "consumer_id", id, "proxy", r.proxy)
+	cons.log.Debug("consumer attached", "partition", pc.topic, "broker", st.route.connect.key, "consumer_id", st.id, "proxy", st.route.proxy)
 	return nil
 }
 
 // renew re-subscribes unless generation gen was already replaced.
 func (pc *partConsumer) renew(ctx context.Context, gen uint64, reason string) error {
-	pc.renewMu.Lock()
-	defer pc.renewMu.Unlock()
-	st := pc.state()
-	if st.gen != gen {
-		return nil
-	}
-	pc.cons.log.Info("re-subscribing", "partition", pc.topic, "reason", reason)
-	return pc.subscribe(ctx, st.route)
+	return pc.replace(gen, func(from route) error {
+		pc.cons.log.Info("re-subscribing", "partition", pc.topic, "reason", reason)
+		return pc.subscribe(ctx, from)
+	})
 }
 
 // setStop records the cancel func of the stream opened for generation gen;

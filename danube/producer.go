@@ -88,22 +88,10 @@ type Producer struct {
 
 // partProducer is the broker-side producer of one topic or partition.
 type partProducer struct {
+	attachment[danubepb.ProducerServiceClient]
 	p     *Producer
 	topic string
 	name  string
-	reqID atomic.Uint64
-
-	renewMu sync.Mutex // serializes recreation; taken before mu
-	mu      sync.RWMutex
-	st      producerState
-}
-
-type producerState struct {
-	route  route
-	id     uint64 // broker-assigned producer_id
-	gen    uint64 // incremented by every successful (re)creation
-	send   danubepb.ProducerServiceClient
-	health danubepb.HealthCheckClient
 }
 
 // NewProducer creates a producer on topic ("/namespace/topic"). It resolves
@@ -439,19 +427,6 @@ func (p *Producer) send(ctx context.Context, m *OutgoingMessage) error {
 	return pp.send(ctx, msg)
 }
 
-func (pp *partProducer) nextID() uint64 { return pp.reqID.Add(1) }
-
-func (pp *partProducer) state() producerState {
-	pp.mu.RLock()
-	defer pp.mu.RUnlock()
-	return pp.st
-}
-
-func (pp *partProducer) healthState() (route, uint64, uint64, danubepb.HealthCheckClient) {
-	st := pp.state()
-	return st.route, st.id, st.gen, st.health
-}
-
 // send delivers msg to the broker, retrying transient failures and
 // recreating the producer when the broker lost it.
 func (pp *partProducer) send(ctx context.Context, msg *danubepb.StreamMessage) error {
@@ -462,7 +437,7 @@ func (pp *partProducer) send(ctx context.Context, msg *danubepb.StreamMessage) e
 		msg.RequestId = pp.nextID()
 		msg.MsgId.ProducerId = st.id
 		msg.MsgId.BrokerAddr = st.route.brokerURL
-		_, err := st.send.SendMessage(topicCtx(ctx, st.route), msg)
+		_, err := st.rpc.SendMessage(topicCtx(ctx, st.route), msg)
 		if err == nil {
 			return nil
 		}
@@ -506,12 +481,9 @@ func (pp *partProducer) send(ctx context.Context, msg *danubepb.StreamMessage) e
 func (pp *partProducer) create(ctx context.Context, from route) error {
 	p := pp.p
 	op := fmt.Sprintf("create producer %q on %q", pp.name, pp.topic)
-	var (
-		id uint64
-		cc *grpc.ClientConn
-	)
-	r, err := p.c.establish(ctx, op, pp.topic, from, pp.nextID, func(ctx context.Context, _ route, conn *grpc.ClientConn) error {
-		resp, err := danubepb.NewProducerServiceClient(conn).CreateProducer(ctx, &danubepb.ProducerRequest{
+	st, err := pp.attach(ctx, p.c, op, pp.topic, from, func(ctx context.Context, conn *grpc.ClientConn) (uint64, danubepb.ProducerServiceClient, error) {
+		rpc := danubepb.NewProducerServiceClient(conn)
+		resp, err := rpc.CreateProducer(ctx, &danubepb.ProducerRequest{
 			RequestId:          pp.nextID(),
 			ProducerName:       pp.name,
 			TopicName:          pp.topic,
@@ -519,37 +491,20 @@ func (pp *partProducer) create(ctx context.Context, from route) error {
 			ProducerAccessMode: danubepb.ProducerAccessMode_Shared,
 			DispatchStrategy:   p.cfg.dispatch.wire(),
 		})
-		if err != nil {
-			return wrapErr(ctx, op, err)
-		}
-		id, cc = resp.GetProducerId(), conn
-		return nil
-	})
+		return resp.GetProducerId(), rpc, err
+	}, nil)
 	if err != nil {
 		return err
 	}
-	pp.mu.Lock()
-	pp.st = producerState{
-		route:  r,
-		id:     id,
-		gen:    pp.st.gen + 1,
-		send:   danubepb.NewProducerServiceClient(cc),
-		health: danubepb.NewHealthCheckClient(cc),
-	}
-	pp.mu.Unlock()
-	p.log.Debug("producer attached", "partition", pp.topic, "broker", r.connect.key, "producer_id", id, "proxy", r.proxy)
+	p.log.Debug("producer attached", "partition", pp.topic, "broker", st.route.connect.key, "producer_id", st.id, "proxy", st.route.proxy)
 	return nil
 }
 
 // renew recreates the producer unless generation gen was already replaced
 // by a concurrent renew.
 func (pp *partProducer) renew(ctx context.Context, gen uint64, reason string) error {
-	pp.renewMu.Lock()
-	defer pp.renewMu.Unlock()
-	st := pp.state()
-	if st.gen != gen {
-		return nil
-	}
-	pp.p.log.Info("recreating producer", "partition", pp.topic, "reason", reason)
-	return pp.create(ctx, st.route)
+	return pp.replace(gen, func(from route) error {
+		pp.p.log.Info("recreating producer", "partition", pp.topic, "reason", reason)
+		return pp.create(ctx, from)
+	})
 }
