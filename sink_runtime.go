@@ -629,29 +629,38 @@ func (e *exhaustedError) Unwrap() error { return e.err }
 // registry that is briefly unreachable) with the retry policy. It returns
 // nil, a non-retryable error, an *exhaustedError or errStopped.
 func (l *lane) decode(ctx context.Context, rec *SinkRecord) error {
-	t := l.t
-	dec := t.dec
+	dec := l.t.dec
 	if dec == nil {
 		return nil
 	}
-	r := t.run.r
-	for attempt := 0; ; {
+	for attempt := 1; ; attempt++ {
 		err := callProtected("DecodeRecord", func() error { return dec.DecodeRecord(ctx, rec) })
 		if ClassOf(err) != ClassRetryable {
 			return err
 		}
-		if ctx.Err() != nil {
-			return errStopped
-		}
-		attempt++
-		if attempt > r.cfg.Retry.retries() {
-			return &exhaustedError{err}
-		}
-		t.retrying(rec, err, attempt)
-		if !sleepCtx(t.run.stopCtx, r.cfg.Retry.delay(attempt, l.rnd)) {
-			return errStopped
+		if err := l.backoff(ctx, rec, err, attempt); err != nil {
+			return err
 		}
 	}
+}
+
+// backoff follows the Retryable failure err of rec's attempt-th try: it
+// returns errStopped when the runtime is stopping, an *exhaustedError when
+// the retry policy is spent, or nil once the retry delay has passed.
+func (l *lane) backoff(ctx context.Context, rec *SinkRecord, err error, attempt int) error {
+	t := l.t
+	r := t.run.r
+	switch {
+	case ctx.Err() != nil:
+		return errStopped
+	case attempt > r.cfg.Retry.retries():
+		return &exhaustedError{err}
+	}
+	t.retrying(rec, err, attempt)
+	if !sleepCtx(t.run.stopCtx, r.cfg.Retry.delay(attempt, l.rnd)) {
+		return errStopped
+	}
+	return nil
 }
 
 // writeOne writes one record with retries and the circuit breaker. It
@@ -659,7 +668,7 @@ func (l *lane) decode(ctx context.Context, rec *SinkRecord) error {
 func (l *lane) writeOne(ctx context.Context, rec *SinkRecord) error {
 	t := l.t
 	r := t.run.r
-	for attempt := 0; ; {
+	for attempt := 1; ; attempt++ {
 		probe, err := r.breaker.Wait(t.run.stopCtx)
 		if err != nil {
 			return errStopped
@@ -683,16 +692,8 @@ func (l *lane) writeOne(ctx context.Context, rec *SinkRecord) error {
 		if class != ClassRetryable {
 			return err
 		}
-		if ctx.Err() != nil {
-			return errStopped
-		}
-		attempt++
-		if attempt > r.cfg.Retry.retries() {
-			return &exhaustedError{err}
-		}
-		t.retrying(rec, err, attempt)
-		if !sleepCtx(t.run.stopCtx, r.cfg.Retry.delay(attempt, l.rnd)) {
-			return errStopped
+		if err := l.backoff(ctx, rec, err, attempt); err != nil {
+			return err
 		}
 	}
 }

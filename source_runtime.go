@@ -682,13 +682,7 @@ func (run *sourceRun) pollLoop() {
 			r.log.Error("source skipped invalid data", "err", err)
 		case ClassRetryable:
 			failures++
-			run.first.m.fail(ClassRetryable.String())
-			if failures > r.cfg.Retry.retries() {
-				run.fail(Fatal(fmt.Errorf("poll: %d consecutive failures: %w", failures, err)))
-				return
-			}
-			r.log.Warn("poll failed, retrying", "attempt", failures, "err", err)
-			if !sleepCtx(ctx, r.cfg.Retry.delay(failures, rnd)) {
+			if !run.backoff(ctx, "poll", failures, err, rnd) {
 				return
 			}
 		default:
@@ -696,6 +690,20 @@ func (run *sourceRun) pollLoop() {
 			return
 		}
 	}
+}
+
+// backoff handles the failures-th consecutive retryable failure err of
+// the source's op ("poll" or "stream"): past the retry policy it fails the
+// run, else it waits the retry delay. It reports whether to try again.
+func (run *sourceRun) backoff(ctx context.Context, op string, failures int, err error, rnd *rand.Rand) bool {
+	r := run.r
+	run.first.m.fail(ClassRetryable.String())
+	if failures > r.cfg.Retry.retries() {
+		run.fail(Fatal(fmt.Errorf("%s: %d consecutive failures: %w", op, failures, err)))
+		return false
+	}
+	r.log.Warn(op+" failed, retrying", "attempt", failures, "err", err)
+	return sleepCtx(ctx, r.cfg.Retry.delay(failures, rnd))
 }
 
 func (run *sourceRun) streamLoop(ss StreamSource) {
@@ -728,13 +736,7 @@ func (run *sourceRun) streamLoop(ss StreamSource) {
 		switch ClassOf(err) {
 		case ClassRetryable, ClassInvalidData:
 			failures++
-			run.first.m.fail(ClassRetryable.String())
-			if failures > r.cfg.Retry.retries() {
-				run.fail(Fatal(fmt.Errorf("stream: %d consecutive failures: %w", failures, err)))
-				return
-			}
-			r.log.Warn("stream failed, restarting", "attempt", failures, "err", err)
-			if !sleepCtx(ctx, r.cfg.Retry.delay(failures, rnd)) {
+			if !run.backoff(ctx, "stream", failures, err, rnd) {
 				return
 			}
 		default:
