@@ -172,14 +172,7 @@ func (s *subscription) attach(c *consumer) (*stream, error) {
 	}
 	str := &stream{ch: c.ch, done: make(chan struct{})}
 	c.stream = str
-	var jobs []dlqJob
-	if s.reliable {
-		jobs = s.dispatchLocked(time.Now(), false)
-	}
-	s.mu.Unlock()
-	for _, j := range jobs {
-		s.deadLetter(j)
-	}
+	s.dispatchUnlock(time.Now(), false)
 	return str, nil
 }
 
@@ -187,19 +180,14 @@ func (s *subscription) attach(c *consumer) (*stream, error) {
 // in-flight messages are redelivered (to another consumer, or when it comes back).
 func (s *subscription) detach(c *consumer, str *stream) {
 	s.mu.Lock()
-	var jobs []dlqJob
-	if c.stream == str {
-		c.stream = nil
-		c.ch = nil
-		s.requeueLocked(c)
-		if s.reliable {
-			jobs = s.dispatchLocked(time.Now(), false)
-		}
+	if c.stream != str {
+		s.mu.Unlock()
+		return
 	}
-	s.mu.Unlock()
-	for _, j := range jobs {
-		s.deadLetter(j)
-	}
+	c.stream = nil
+	c.ch = nil
+	s.requeueLocked(c)
+	s.dispatchUnlock(time.Now(), false)
 }
 
 // close closes c as a topic move would: its stream ends, health checks answer CLOSE and
@@ -210,14 +198,7 @@ func (s *subscription) closeConsumer(c *consumer) {
 	c.ch = nil
 	c.closed = true
 	s.requeueLocked(c)
-	var jobs []dlqJob
-	if s.reliable {
-		jobs = s.dispatchLocked(time.Now(), false)
-	}
-	s.mu.Unlock()
-	for _, j := range jobs {
-		s.deadLetter(j)
-	}
+	s.dispatchUnlock(time.Now(), false)
 }
 
 // healthy reports whether c is known and active.

@@ -159,7 +159,16 @@ func (s *subscription) kick(now time.Time, timers bool) {
 		return
 	}
 	s.mu.Lock()
-	jobs := s.dispatchLocked(now, timers)
+	s.dispatchUnlock(now, timers)
+}
+
+// dispatchUnlock makes what progress it can on a reliable subscription (see kick), releases mu,
+// which the caller holds, and then publishes the dead-letter copies the dispatch asked for.
+func (s *subscription) dispatchUnlock(now time.Time, timers bool) {
+	var jobs []dlqJob
+	if s.reliable {
+		jobs = s.dispatchLocked(now, timers)
+	}
 	s.mu.Unlock()
 	for _, j := range jobs {
 		s.deadLetter(j)
