@@ -65,6 +65,14 @@ func parseAvro(def []byte) (avro.Schema, error) {
 	return s, nil
 }
 
+// logicalType returns the logical type of s, "" if it has none.
+func logicalType(s avro.Schema) avro.LogicalType {
+	if ls, ok := s.(avro.LogicalTypeSchema); ok && ls.Logical() != nil {
+		return ls.Logical().Type()
+	}
+	return ""
+}
+
 func newAvroSerde(def []byte, o serdeOptions) (*avroSerde, error) {
 	if len(bytes.TrimSpace(def)) == 0 {
 		return nil, errors.New("schema: avro schema has no definition")

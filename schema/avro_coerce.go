@@ -68,10 +68,7 @@ func coerceAvro(s avro.Schema, v any, path *avroPath) (any, error) {
 	if path == nil {
 		path = &avroPath{segs: make([]pathSeg, 0, 8)}
 	}
-	var logical avro.LogicalType
-	if ls, ok := s.(avro.LogicalTypeSchema); ok && ls.Logical() != nil {
-		logical = ls.Logical().Type()
-	}
+	logical := logicalType(s)
 	switch s.Type() {
 	case avro.Null:
 		if v != nil {
@@ -448,10 +445,7 @@ func plainAvro(s avro.Schema, v any) any {
 	if v == nil {
 		return nil
 	}
-	var logical avro.LogicalType
-	if ls, ok := s.(avro.LogicalTypeSchema); ok && ls.Logical() != nil {
-		logical = ls.Logical().Type()
-	}
+	logical := logicalType(s)
 	switch s.Type() {
 	case avro.Int, avro.Long:
 		switch x := v.(type) {

@@ -135,10 +135,7 @@ func (r *avroReader) value(s avro.Schema, depth int) any {
 		r.fail("nesting deeper than %d", maxAvroDepth)
 		return nil
 	}
-	var logical avro.LogicalType
-	if ls, ok := s.(avro.LogicalTypeSchema); ok && ls.Logical() != nil {
-		logical = ls.Logical().Type()
-	}
+	logical := logicalType(s)
 	switch s.Type() {
 	case avro.Null:
 		return nil
@@ -367,8 +364,8 @@ func unionName(s avro.Schema) string {
 		return n.FullName()
 	}
 	name := string(s.Type())
-	if ls, ok := s.(avro.LogicalTypeSchema); ok && ls.Logical() != nil {
-		name += "." + string(ls.Logical().Type())
+	if l := logicalType(s); l != "" {
+		name += "." + string(l)
 	}
 	return name
 }

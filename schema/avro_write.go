@@ -20,10 +20,7 @@ func (a *avroSerde) writeAvro(b []byte, s avro.Schema, v any, depth int) ([]byte
 	bad := func() ([]byte, error) {
 		return nil, invalid(Avro, "%T cannot be written as %s", v, s.Type())
 	}
-	var logical avro.LogicalType
-	if ls, ok := s.(avro.LogicalTypeSchema); ok && ls.Logical() != nil {
-		logical = ls.Logical().Type()
-	}
+	logical := logicalType(s)
 	switch s.Type() {
 	case avro.Null:
 		if v != nil {
