@@ -176,6 +176,7 @@ func TestLaneOutcomes(t *testing.T) {
 				Batch:   BatchPolicy{MaxRecords: 8},
 			})
 			l := topic.newLane("/default/t-part-1")
+			defer l.stopAcks()
 			msgs := testMessages(8)
 			acquire(topic, len(msgs))
 			ok := l.process(msgs)
@@ -211,6 +212,7 @@ func TestRedeliveryAttemptsThenDeadLetter(t *testing.T) {
 		Topics:  []SinkTopic{{Topic: "/default/t", MaxRedeliveries: 2}},
 	})
 	l := topic.newLane("/default/t-part-1")
+	defer l.stopAcks()
 	msgs := testMessages(1)
 	for delivery := 1; delivery <= 3; delivery++ {
 		acquire(topic, 1)
@@ -230,6 +232,7 @@ func TestRedeliveryAttemptsThenDeadLetter(t *testing.T) {
 func BenchmarkSinkHotPath(b *testing.B) {
 	_, topic, _, _ := newTestSink(b, SinkFunc(func(context.Context, SinkRecord) error { return nil }), SinkConfig{})
 	l := topic.newLane("/default/t-part-1")
+	defer l.stopAcks()
 	msgs := testMessages(100)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -415,7 +415,19 @@ type lane struct {
 	errs    []error
 	rnd     *rand.Rand
 	timer   *time.Timer
+
+	// ackQ feeds the lane's maxConcurrentAcks ack workers; acks counts the
+	// acks queued or on the wire, which process waits for before it
+	// returns.
+	ackQ       chan *danube.Message
+	acks       sync.WaitGroup
+	ackWorkers *sync.WaitGroup // nil until the first ack
 }
+
+// maxConcurrentAcks bounds the acks one lane has on the wire at once. Acks
+// are independent unary calls the broker accepts in any order, so a batch
+// is acked in parallel instead of one round trip after the other.
+const maxConcurrentAcks = 32
 
 func (t *sinkTopic) newLane(topic string) *lane {
 	r := t.run.r
@@ -425,6 +437,7 @@ func (t *sinkTopic) newLane(topic string) *lane {
 		in:      make(chan *danube.Message, capacity),
 		batcher: batch.New[*danube.Message](r.cfg.Batch.MaxRecords, r.cfg.Batch.MaxBytes),
 		rnd:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		ackQ:    make(chan *danube.Message, maxConcurrentAcks),
 	}
 }
 
@@ -434,6 +447,7 @@ func (t *sinkTopic) newLane(topic string) *lane {
 func (l *lane) loop() {
 	run := l.t.run
 	stop := run.stopCtx.Done()
+	defer l.stopAcks() // after process returned: every ack is done
 	defer l.abandon()
 	for {
 		// A stop wins over queued records: select picks at random among
@@ -560,6 +574,7 @@ func (l *lane) process(msgs []*danube.Message) bool {
 	if len(msgs) == 0 {
 		return true
 	}
+	defer l.acks.Wait() // a batch is acked before the next one starts
 	t := l.t
 	run := t.run
 	r := run.r
@@ -840,17 +855,17 @@ func (l *lane) resolve(ctx context.Context, m *danube.Message, rec *SinkRecord, 
 	t := l.t
 	run := t.run
 	r := run.r
-	defer t.release()
 	if err == nil {
-		t.ack(ctx, m)
 		if t.m.on {
 			t.m.processed.Inc()
 			if !rec.PublishTime.IsZero() {
 				t.m.e2e.Observe(time.Since(rec.PublishTime).Seconds())
 			}
 		}
+		l.ackAsync(m)
 		return true
 	}
+	defer t.release()
 	if errors.Is(err, errStopped) {
 		return false
 	}
@@ -899,6 +914,37 @@ func (t *sinkTopic) forgetAttempts(m *danube.Message) {
 	delete(t.attempts, msgKey{m.Topic, m.Offset})
 	t.nAttempts.Store(int32(len(t.attempts)))
 	t.attemptsMu.Unlock()
+}
+
+// ackAsync hands m, a record the sink handled, to the lane's ack workers,
+// which release the record's in-flight slot once the ack returned.
+func (l *lane) ackAsync(m *danube.Message) {
+	if l.ackWorkers == nil {
+		l.ackWorkers = new(sync.WaitGroup)
+		for range maxConcurrentAcks {
+			l.ackWorkers.Go(l.ackWorker)
+		}
+	}
+	l.acks.Add(1)
+	l.ackQ <- m
+}
+
+// stopAcks ends the ack workers once the lane processes no more records.
+func (l *lane) stopAcks() {
+	if l.ackWorkers != nil {
+		close(l.ackQ)
+		l.ackWorkers.Wait()
+	}
+}
+
+// ackWorker acks the records of ackQ until it is closed.
+func (l *lane) ackWorker() {
+	ctx := l.t.run.workCtx
+	for m := range l.ackQ {
+		l.t.ack(ctx, m)
+		l.t.release()
+		l.acks.Done()
+	}
 }
 
 func (t *sinkTopic) ack(ctx context.Context, m *danube.Message) {
