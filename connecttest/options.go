@@ -54,6 +54,19 @@ func buildOptions(opts []Option) options {
 	return o
 }
 
+// harnessOptions are the options of a harness: defaults resolved, with a
+// logger on t and a broker of its own unless given.
+func harnessOptions(t testing.TB, opts []Option) options {
+	o := buildOptions(opts)
+	if o.logger == nil {
+		o.logger = testLogger(t)
+	}
+	if o.broker == nil {
+		o.broker = StartBroker(t)
+	}
+	return o
+}
+
 // WithBroker runs against b instead of a broker of the harness's own (see
 // [StartBroker]); use it to share one broker between harnesses, e.g. a
 // source feeding a sink.

@@ -114,18 +114,11 @@ func (r *running) stop(timeout time.Duration) bool {
 // sink's optional capabilities (BatchSink, HealthChecker) and no others.
 func RunSink(t testing.TB, sink connect.Sink, opts ...Option) *SinkRun {
 	t.Helper()
-	o := buildOptions(opts)
 	if sink == nil {
 		t.Fatalf("connecttest: RunSink: nil sink")
 	}
-	r := &SinkRun{t: t, limit: o.timeout, logger: o.logger}
-	if r.logger == nil {
-		r.logger = testLogger(t)
-	}
-	r.b = o.broker
-	if r.b == nil {
-		r.b = StartBroker(t)
-	}
+	o := harnessOptions(t, opts)
+	r := &SinkRun{t: t, limit: o.timeout, logger: o.logger, b: o.broker}
 	cfg := connect.SinkConfig{
 		Name:          SinkName,
 		ServiceURL:    r.b.URL(),

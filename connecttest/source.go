@@ -35,15 +35,8 @@ type SourceRun struct {
 // t.Cleanup.
 func RunSource(t testing.TB, src connect.Source, opts ...Option) *SourceRun {
 	t.Helper()
-	o := buildOptions(opts)
-	r := &SourceRun{t: t, limit: o.timeout, logger: o.logger}
-	if r.logger == nil {
-		r.logger = testLogger(t)
-	}
-	r.b = o.broker
-	if r.b == nil {
-		r.b = StartBroker(t)
-	}
+	o := harnessOptions(t, opts)
+	r := &SourceRun{t: t, limit: o.timeout, logger: o.logger, b: o.broker}
 	cfg := connect.SourceConfig{
 		Name:           SourceName,
 		ServiceURL:     r.b.URL(),
