@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -51,52 +50,18 @@ type SinkReport struct {
 // devbroker, with a producer for the test's messages. Its methods are
 // meant for the test's goroutine.
 type SinkRun struct {
-	t      testing.TB
-	b      *devbroker.Broker
-	cfg    connect.SinkConfig
-	topic  string
-	sub    string
-	dlq    string
-	limit  time.Duration // WithTimeout, 0 for the default
-	logger *slog.Logger
-	prod   *danube.Producer
-	codec  *schema.Codec
-	obs    *observer
-	base   int // messages of publisherName on the topic before the run
+	harness
+	cfg   connect.SinkConfig
+	topic string
+	sub   string
+	dlq   string
+	prod  *danube.Producer
+	codec *schema.Codec
+	obs   *observer
+	base  int // messages of publisherName on the topic before the run
 
-	mu        sync.Mutex
+	mu        sync.Mutex // guards published
 	published []uint64
-	cur       *running
-}
-
-// running is one Run of a runtime in a goroutine owned by its harness.
-type running struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // written before done is closed
-}
-
-func (r *running) finished() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop cancels the run and waits for it; it reports whether it returned
-// within timeout.
-func (r *running) stop(timeout time.Duration) bool {
-	r.cancel()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-r.done:
-		return true
-	case <-t.C:
-		return false
-	}
 }
 
 // RunSink starts sink in a real [connect.SinkRuntime] consuming the
@@ -118,7 +83,7 @@ func RunSink(t testing.TB, sink connect.Sink, opts ...Option) *SinkRun {
 		t.Fatalf("connecttest: RunSink: nil sink")
 	}
 	o := harnessOptions(t, opts)
-	r := &SinkRun{t: t, limit: o.timeout, logger: o.logger, b: o.broker}
+	r := &SinkRun{harness: newHarness(t, o, "sink")}
 	cfg := connect.SinkConfig{
 		Name:          SinkName,
 		ServiceURL:    r.b.URL(),
@@ -181,14 +146,7 @@ func RunSink(t testing.TB, sink connect.Sink, opts ...Option) *SinkRun {
 	r.base = len(r.ours())
 	r.cfg = cfg
 	r.obs = newObserver(r.topic)
-	t.Cleanup(func() {
-		r.mu.Lock()
-		run := r.cur
-		r.mu.Unlock()
-		if d := r.timeout(); run != nil && !run.stop(d) {
-			t.Errorf("connecttest: the sink runtime did not stop within %v", d)
-		}
-	})
+	t.Cleanup(func() { r.stopCurrent(t.Errorf) })
 	r.start(sink)
 	return r
 }
@@ -196,9 +154,6 @@ func RunSink(t testing.TB, sink connect.Sink, opts ...Option) *SinkRun {
 func fastRetry() connect.RetryPolicy {
 	return connect.RetryPolicy{MaxRetries: 3, Initial: time.Millisecond, Max: 10 * time.Millisecond}
 }
-
-// timeout bounds one wait.
-func (r *SinkRun) timeout() time.Duration { return waitTimeout(r.t, r.limit) }
 
 // start runs sink in a new runtime and waits until it has subscribed (or
 // has stopped).
@@ -212,15 +167,7 @@ func (r *SinkRun) start(sink connect.Sink) {
 	if err != nil {
 		t.Fatalf("connecttest: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &running{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(run.done)
-		run.err = rt.Run(ctx)
-	}()
-	r.mu.Lock()
-	r.cur = run
-	r.mu.Unlock()
+	run := r.launch(rt)
 	subscribed := func() bool {
 		_, ok := r.b.Subscription(r.topic, r.sub)
 		return ok || run.finished()
@@ -293,9 +240,7 @@ func (r *SinkRun) Publish(msgs ...Message) []uint64 {
 func (r *SinkRun) Wait() SinkReport {
 	t := r.t
 	t.Helper()
-	r.mu.Lock()
-	run := r.cur
-	r.mu.Unlock()
+	run := r.current()
 	if d := r.timeout(); !poll(d, r.obs.wake, func() bool { return run.finished() || r.resolved() }) {
 		rep := r.report()
 		t.Fatalf("connecttest: %d of %d published messages not resolved within %v (%v)", len(rep.Published)-len(rep.Acked), len(rep.Published), d, rep)
@@ -331,12 +276,7 @@ func (r *SinkRun) Stop() SinkReport {
 
 func (r *SinkRun) stop() {
 	r.t.Helper()
-	r.mu.Lock()
-	run := r.cur
-	r.mu.Unlock()
-	if d := r.timeout(); !run.stop(d) {
-		r.t.Fatalf("connecttest: the sink runtime did not stop within %v", d)
-	}
+	r.stopCurrent(r.t.Fatalf)
 }
 
 // Restart stops the runtime (as Stop does) and starts a new one for sink,
@@ -352,8 +292,8 @@ func (r *SinkRun) Restart(sink connect.Sink) SinkReport {
 func (r *SinkRun) report() SinkReport {
 	r.mu.Lock()
 	rep := SinkReport{Published: slices.Clone(r.published)}
-	run := r.cur
 	r.mu.Unlock()
+	run := r.current()
 	slices.Sort(rep.Published)
 	if st, ok := r.b.Subscription(r.topic, r.sub); ok {
 		for _, off := range rep.Published {

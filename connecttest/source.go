@@ -3,8 +3,6 @@ package connecttest
 import (
 	"cmp"
 	"context"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,16 +14,10 @@ import (
 // against a devbroker, with its offsets in a file store in t.TempDir(). Its
 // methods are meant for the test's goroutine.
 type SourceRun struct {
-	t      testing.TB
-	b      *devbroker.Broker
-	cfg    connect.SourceConfig
-	topic  string
-	dlq    string
-	limit  time.Duration // WithTimeout, 0 for the default
-	logger *slog.Logger
-
-	mu  sync.Mutex
-	cur *running
+	harness
+	cfg   connect.SourceConfig
+	topic string
+	dlq   string
 }
 
 // RunSource starts src in a real [connect.SourceRuntime] publishing to
@@ -36,7 +28,7 @@ type SourceRun struct {
 func RunSource(t testing.TB, src connect.Source, opts ...Option) *SourceRun {
 	t.Helper()
 	o := harnessOptions(t, opts)
-	r := &SourceRun{t: t, limit: o.timeout, logger: o.logger, b: o.broker}
+	r := &SourceRun{harness: newHarness(t, o, "source")}
 	cfg := connect.SourceConfig{
 		Name:           SourceName,
 		ServiceURL:     r.b.URL(),
@@ -69,20 +61,10 @@ func RunSource(t testing.TB, src connect.Source, opts ...Option) *SourceRun {
 	r.cfg = cfg
 	r.topic = cfg.Topics[0].Topic
 	r.dlq = cmp.Or(cfg.Topics[0].DLQTopic, connect.DefaultDLQTopic(r.topic))
-	t.Cleanup(func() {
-		r.mu.Lock()
-		run := r.cur
-		r.mu.Unlock()
-		if d := r.timeout(); run != nil && !run.stop(d) {
-			t.Errorf("connecttest: the source runtime did not stop within %v", d)
-		}
-	})
+	t.Cleanup(func() { r.stopCurrent(t.Errorf) })
 	r.start(src)
 	return r
 }
-
-// timeout bounds one wait.
-func (r *SourceRun) timeout() time.Duration { return waitTimeout(r.t, r.limit) }
 
 func (r *SourceRun) start(src connect.Source) {
 	r.t.Helper()
@@ -90,15 +72,7 @@ func (r *SourceRun) start(src connect.Source) {
 	if err != nil {
 		r.t.Fatalf("connecttest: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &running{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(run.done)
-		run.err = rt.Run(ctx)
-	}()
-	r.mu.Lock()
-	r.cur = run
-	r.mu.Unlock()
+	r.launch(rt)
 }
 
 // Broker returns the broker the source publishes to, for inspection and
@@ -119,9 +93,7 @@ func (r *SourceRun) Messages() []Received { return topicMessages(r.b, r.topic) }
 func (r *SourceRun) Wait(n int) []Received {
 	t := r.t
 	t.Helper()
-	r.mu.Lock()
-	run := r.cur
-	r.mu.Unlock()
+	run := r.current()
 	var msgs []Received
 	d := r.timeout()
 	poll(d, run.done, func() bool {
@@ -170,13 +142,7 @@ func (r *SourceRun) Committed() connect.Offsets {
 // earlier. It is called by t.Cleanup when the test does not call it.
 func (r *SourceRun) Stop() error {
 	r.t.Helper()
-	r.mu.Lock()
-	run := r.cur
-	r.mu.Unlock()
-	if d := r.timeout(); !run.stop(d) {
-		r.t.Fatalf("connecttest: the source runtime did not stop within %v", d)
-	}
-	return run.err
+	return r.stopCurrent(r.t.Fatalf).err
 }
 
 // Restart stops the runtime (as Stop does) and starts a new one for src, a
