@@ -3,10 +3,14 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test vet unit fuzz bench generate quickstart
+.PHONY: test deps vet unit fuzz bench generate quickstart
 
-## test: vet, every test with the race detector, then each fuzz target for a short time
-test: vet unit fuzz
+## test: install missing test dependencies, vet, every test with the race detector, then each fuzz target briefly
+test: deps vet unit fuzz
+
+## deps: install what the tests need and is missing (make, Mosquitto, PostgreSQL, a Python venv with deltalake)
+deps:
+	./scripts/install-test-deps
 
 vet:
 	$(GO) vet ./...
