@@ -374,3 +374,17 @@ func wantProblem(t *testing.T, err error, want string) {
 		t.Fatalf("error:\n%v\nwant a line containing %q", err, want)
 	}
 }
+
+func TestConnectorInferredFromSection(t *testing.T) {
+	// A Rust connector's file names no connector, only its section.
+	doc := mustParse(t, strings.Replace(minimal, "connector = \"demo\"\n", "", 1), config.Options{})
+	if doc.Core.Connector != "demo" {
+		t.Fatalf("connector = %q, want demo (inferred from [demo])", doc.Core.Connector)
+	}
+	// An override still wins over the inference.
+	_, err := parse(t, strings.Replace(minimal, "connector = \"demo\"\n", "", 1), config.Options{Set: []string{"connector=dmeo"}})
+	wantProblem(t, err, `connector: unknown connector "dmeo" (did you mean "demo"?)`)
+	// Without a section there is nothing to infer from.
+	_, err = parse(t, "connector_name = \"c1\"\n", config.Options{})
+	wantProblem(t, err, `connector: required`)
+}

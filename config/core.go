@@ -23,7 +23,7 @@ import (
 type Core struct {
 	DanubeServiceURL string `config:"danube_service_url" default:"http://127.0.0.1:6650" doc:"Danube broker URL, http:// or https:// (env DANUBE_SERVICE_URL)."`
 	ConnectorName    string `config:"connector_name" required:"true" doc:"Unique connector name: consumer and producer name, default subscription, offset file name and metrics label (env CONNECTOR_NAME)."`
-	Connector        string `config:"connector" doc:"Built-in connector to run (see the connector sections below); its settings are in the table of the same name, e.g. [generator]."`
+	Connector        string `config:"connector" doc:"Built-in connector to run (see the connector sections below); its settings are in the table of the same name, e.g. [generator]. When absent, the only connector table in the file names it (Rust files have [mqtt] and no connector key)."`
 
 	Auth          Auth          `config:"auth" doc:"Broker authentication."`
 	Retry         Retry         `config:"retry" doc:"Retries of failed writes (sinks) and publishes or polls (sources)."`

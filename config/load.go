@@ -431,6 +431,9 @@ func ParseDocument(source string, data []byte, f Format, cat Catalog, opts Optio
 	skip := func(segs []string) bool {
 		return len(segs) > 1 && segs[0] != self && contains(names, segs[0])
 	}
+	if cat != nil {
+		inferConnector(tree, names)
+	}
 	self = peekConnector(tree, opts)
 	tree = overlay(tree, opts, aliases, skip, &probs)
 
@@ -486,6 +489,29 @@ func ParseDocument(source string, data []byte, f Format, cat Catalog, opts Optio
 		return nil, err
 	}
 	return doc, nil
+}
+
+// inferConnector names the connector when the file does not: a Rust
+// connector's file has no connector key, only its section ([mqtt]), so
+// exactly one top-level table named after a known connector selects it.
+// An override (environment, --set) still takes precedence.
+func inferConnector(tree map[string]any, names []string) {
+	if _, ok := tree["connector"]; ok {
+		return
+	}
+	found := ""
+	for _, n := range names {
+		if _, ok := tree[n].(map[string]any); !ok {
+			continue
+		}
+		if found != "" {
+			return // ambiguous: the missing key is reported
+		}
+		found = n
+	}
+	if found != "" {
+		tree["connector"] = found
+	}
 }
 
 // peekConnector returns the connector named by the file or by overrides,
