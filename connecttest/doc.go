@@ -55,6 +55,10 @@
 // is the test's to decide. [SinkConformance] decides for it: it runs the checks every sink should
 // pass (every record written or dead-lettered, same-key order, Close once,
 // poison records dead-lettered with the right attributes), as subtests.
+// [SourceConformance] does the same for a source driven through a
+// [SourceFixture] (its upstream): records in order per key, upstream
+// acknowledgement only after the broker stored a record, no loss across a
+// restart, a clean stop leaving no goroutine, poison records dead-lettered.
 //
 // # Fault injection
 //
