@@ -14,6 +14,7 @@ var ErrStopped = errors.New("connect: runtime stopped")
 // it and hands it to Stream.
 type Emitter struct {
 	publish func(ctx context.Context, rec SourceRecord, ack func(error)) error
+	ready   func(ctx context.Context) error
 }
 
 // Emit hands rec to the runtime for publishing. It blocks while
@@ -39,4 +40,17 @@ func (e *Emitter) Emit(ctx context.Context, rec SourceRecord, ack func(error)) e
 		return ErrStopped
 	}
 	return e.publish(ctx, rec, ack)
+}
+
+// Ready reports whether records emitted now can be published: the runtime
+// is running and not stopping, and the broker answers (one call, bounded by
+// ctx), as [SourceRuntime.Ready] checks it, without the source's own
+// HealthCheck. A source serving its own health endpoint (a webhook's
+// /readyz) calls it to reflect the broker there; it must not be called
+// from the source's HealthCheck.
+func (e *Emitter) Ready(ctx context.Context) error {
+	if e == nil || e.ready == nil {
+		return ErrStopped
+	}
+	return e.ready(ctx)
 }

@@ -238,6 +238,14 @@ func (r *SourceRuntime) Ready(ctx context.Context) error {
 	return nil
 }
 
+// ready is Ready without the source's HealthCheck, for [Emitter.Ready].
+func (run *sourceRun) ready(ctx context.Context) error {
+	if run.stopCtx.Err() != nil {
+		return errors.New("connect: source runtime stopping")
+	}
+	return brokerReachable(ctx, run.client)
+}
+
 func (run *sourceRun) fail(err error) {
 	run.fatalOnce.Do(func() {
 		run.fatal = err
@@ -717,7 +725,7 @@ func (run *sourceRun) streamLoop(ss StreamSource) {
 		}
 		emitted.Add(1)
 		return nil
-	}}
+	}, ready: run.ready}
 	failures := 0
 	for {
 		before := emitted.Load()

@@ -339,3 +339,42 @@ func (pollOnce) Close(context.Context) error                   { return nil }
 func (f pollOnce) Poll(context.Context) ([]connect.SourceRecord, error) {
 	return nil, f()
 }
+
+// emitterSource hands its Emitter to the test and waits for the stop.
+type emitterSource struct{ em chan *connect.Emitter }
+
+func (s *emitterSource) Open(context.Context, connect.SourceEnv) error        { return nil }
+func (s *emitterSource) Poll(context.Context) ([]connect.SourceRecord, error) { return nil, nil }
+func (s *emitterSource) Close(context.Context) error                          { return nil }
+func (s *emitterSource) Stream(ctx context.Context, em *connect.Emitter) error {
+	s.em <- em
+	<-ctx.Done()
+	return nil
+}
+
+func TestEmitterReadyReflectsBroker(t *testing.T) {
+	b := startBroker(t)
+	src := &emitterSource{em: make(chan *connect.Emitter, 1)}
+	rt, err := connect.NewSourceRuntime(src, sourceConfig(b, "ready", "/default/ready", &connect.MemoryOffsetStore{}))
+	must(t, err)
+	run := start(t, rt)
+	em := <-src.em
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := em.Ready(ctx); err != nil {
+		t.Fatalf("Ready while the broker runs: %v", err)
+	}
+	must(t, b.Close())
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel2()
+	if err := em.Ready(ctx2); err == nil {
+		t.Fatal("Ready = nil with the broker gone")
+	}
+	must(t, run.stop(t))
+	if err := em.Ready(t.Context()); err == nil {
+		t.Fatal("Ready = nil after the runtime stopped")
+	}
+	if err := (*connect.Emitter)(nil).Ready(t.Context()); !errors.Is(err, connect.ErrStopped) {
+		t.Fatalf("nil Emitter: Ready = %v", err)
+	}
+}
