@@ -66,7 +66,7 @@ func TestDefaults(t *testing.T) {
 	c := doc.Core
 	if c.DanubeServiceURL != "http://127.0.0.1:6650" || c.Retry.MaxRetries != 3 || c.Retry.RetryBackoffMS != 1000 ||
 		c.Retry.MaxBackoffMS != 30000 || c.Processing.BatchSize != 1000 || c.Processing.BatchTimeoutMS != 1000 ||
-		c.Processing.PollIntervalMS != 100 || c.Processing.MetricsPort != 9090 || c.Processing.LogLevel != "info" ||
+		c.Processing.PollIntervalMS != 100 || c.ListenAddr() != ":9090" || c.Processing.LogLevel != "info" ||
 		c.Processing.DrainTimeout != 30*time.Second || c.DeadLetter.OnExhausted != "nack" {
 		t.Fatalf("core defaults: %+v", c)
 	}

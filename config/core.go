@@ -65,11 +65,14 @@ type Processing struct {
 	BatchTimeoutMS int           `config:"batch_timeout_ms" default:"1000" min:"1" doc:"Longest wait in milliseconds for a batch to fill before it is written."`
 	BatchMaxBytes  int           `config:"batch_max_bytes" default:"1048576" min:"1" doc:"Most payload bytes per batch."`
 	PollIntervalMS int           `config:"poll_interval_ms" default:"100" min:"1" doc:"Pause in milliseconds after a source poll that returned nothing."`
-	MetricsPort    int           `config:"metrics_port" default:"9090" min:"0" max:"65535" doc:"Port of the HTTP endpoints when observability.http_addr is empty; 0 disables them."`
+	MetricsPort    int           `config:"metrics_port" min:"0" max:"65535" doc:"The Rust SDK's key for the port of the HTTP endpoints: they listen on \":<port>\". Set this or observability.http_addr, not both; 0: not set."`
 	LogLevel       string        `config:"log_level" default:"info" enum:"trace,debug,info,warn,error" doc:"Log level (trace is debug)."`
 	MaxInFlight    int           `config:"max_in_flight" default:"1000" min:"1" max:"1048576" doc:"Most records received and unresolved per topic (sinks) or published and unconfirmed (sources)."`
 	Parallelism    int           `config:"parallelism" default:"1" min:"1" max:"1024" doc:"Sink workers per topic partition; records with the same key stay in order."`
 	DrainTimeout   time.Duration `config:"drain_timeout" default:"30s" min:"0s" doc:"How long in-flight work may take to finish at shutdown or reload."`
+
+	HealthCheckIntervalMS       int `config:"health_check_interval_ms" default:"30000" min:"0" doc:"How often, in milliseconds, the connector's health check (the /readyz check) runs in the background; 0 disables the periodic check (/readyz still checks on request)."`
+	HealthCheckFailureThreshold int `config:"health_check_failure_threshold" default:"3" min:"1" doc:"Consecutive failed periodic health checks after which the connector is logged as unhealthy (and danube_connector_health is 0 until a check passes)."`
 }
 
 // Schema is one [[schemas]] entry: the registry subject of a topic. A
@@ -80,9 +83,9 @@ type Processing struct {
 type Schema struct {
 	Topic           string          `config:"topic" required:"true" doc:"Topic, /namespace/name: one of the connector's topics (a sink's [[topics]], a source's destination topics); a partitioned topic is named without its -part-N suffix."`
 	Subject         string          `config:"subject" required:"true" doc:"Registry subject."`
-	SchemaType      string          `config:"schema_type" required:"true" enum:"json_schema,avro,string,number,bytes" doc:"Schema type."`
+	SchemaType      string          `config:"schema_type" required:"true" enum:"json_schema,avro,string,number,bytes" alias:"json=json_schema" doc:"Schema type."`
 	SchemaFile      string          `config:"schema_file" doc:"File holding the schema definition (JSON Schema or Avro), read at start; a relative path resolves against the working directory. Needed to register the schema; without it a source uses the registered definition."`
-	AutoRegister    bool            `config:"auto_register" doc:"Register schema_file under subject at start when it is not registered yet, or as a new version when it differs from the latest (sources)."`
+	AutoRegister    bool            `config:"auto_register" default:"true" doc:"Register schema_file under subject at start when it is not registered yet, or as a new version when it differs from the latest (sources). Default true, as in the Rust SDK; without schema_file the registered definition is used (a json_schema or avro subject must then exist)."`
 	VersionStrategy VersionStrategy `config:"version_strategy" default:"latest" doc:"Schema version producers use: \"latest\", {pinned = N} or {minimum = N} (also \"pinned:N\", \"minimum:N\")."`
 	AvroEncoding    string          `config:"avro_encoding" default:"ocf" enum:"ocf,binary,json" doc:"Wire form of the avro payloads a source writes: ocf (an object container file per message, the only form a validating broker accepts), binary (the bare datum) or json (JSON text, as Rust connectors write). Sinks detect the form of each payload."`
 	NumberFormat    string          `config:"number_format" default:"int64" enum:"int64,float64" doc:"How the 8 bytes of a number payload are written and read: big-endian int64 or float64; writer and reader must agree."`
@@ -94,9 +97,6 @@ func (s *Schema) Validate() error {
 	var errs []error
 	if s.Topic != "" && !ValidTopic(s.Topic) {
 		errs = append(errs, Errorf("topic", "%q: want /namespace/name", s.Topic))
-	}
-	if s.AutoRegister && s.SchemaFile == "" && (s.SchemaType == "json_schema" || s.SchemaType == "avro") {
-		errs = append(errs, Errorf("schema_file", "required when auto_register is true for schema_type %s", s.SchemaType))
 	}
 	if s.SchemaFile != "" {
 		if fi, err := os.Stat(s.SchemaFile); err != nil {
@@ -174,7 +174,7 @@ type Source struct {
 
 // Observability configures the HTTP endpoints, logs and traces.
 type Observability struct {
-	HTTPAddr        string `config:"http_addr" doc:"Listen address of /metrics, /healthz and /readyz, e.g. \":9090\" or \"127.0.0.1:0\"; empty: \":\" + processing.metrics_port; \"off\" disables."`
+	HTTPAddr        string `config:"http_addr" doc:"Listen address of /metrics, /healthz and /readyz, e.g. \":9090\" or \"127.0.0.1:0\"; \"off\" disables them. Empty: \":\" + processing.metrics_port when that is set, else \":9090\". Set this or processing.metrics_port, not both."`
 	LogFormat       string `config:"log_format" default:"text" enum:"text,json" doc:"Log format."`
 	LogLevel        string `config:"log_level" enum:"trace,debug,info,warn,error" doc:"Log level; empty: processing.log_level."`
 	TracingExporter string `config:"tracing_exporter" default:"off" enum:"off,stdout" doc:"OpenTelemetry span exporter: off, or stdout (one JSON span per line on stdout)."`
@@ -186,6 +186,9 @@ func (c *Core) Validate() error {
 	var errs []error
 	if !strings.HasPrefix(c.DanubeServiceURL, "http://") && !strings.HasPrefix(c.DanubeServiceURL, "https://") {
 		errs = append(errs, Errorf("danube_service_url", "%q: want http://host:port or https://host:port", c.DanubeServiceURL))
+	}
+	if c.Observability.HTTPAddr != "" && c.Processing.MetricsPort != 0 {
+		errs = append(errs, Errorf("observability.http_addr", "%q and processing.metrics_port = %d both set the address of the HTTP endpoints; keep one", c.Observability.HTTPAddr, c.Processing.MetricsPort))
 	}
 	if strings.ContainsAny(c.ConnectorName, "/ \t\n") {
 		errs = append(errs, Errorf("connector_name", "%q: must not contain '/' or spaces", c.ConnectorName))

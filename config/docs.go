@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -75,6 +77,9 @@ func describeField(prefix string, list bool, f Field) string {
 	}
 	if len(f.Enum) > 0 {
 		parts = append(parts, "One of `"+strings.Join(f.Enum, "`, `")+"`.")
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Aliases)) {
+		parts = append(parts, fmt.Sprintf("`%s` means `%s`.", k, f.Aliases[k]))
 	}
 	switch {
 	case f.Min != "" && f.Max != "":

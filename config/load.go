@@ -253,9 +253,11 @@ func splitKeyPath(p string) ([]string, bool) {
 }
 
 // overlay applies environment and --set overrides to tree. skip reports
-// env paths to ignore (sections of other connectors, so that one
-// environment can serve several connectors in one process).
-func overlay(tree map[string]any, o Options, aliases map[string]string, skip func(segs []string) bool, errs *[]*FieldError) map[string]any {
+// paths to ignore (sections of other connectors, so that one environment
+// and one command line can serve several connectors in one process).
+// self is the connector_name of the document: a --set scoped to another
+// name ("NAME:key=value") is ignored.
+func overlay(tree map[string]any, o Options, aliases map[string]string, skip func(segs []string) bool, self string, errs *[]*FieldError) map[string]any {
 	set := func(segs []string, v text) {
 		n, err := setPath(tree, segs, v)
 		if err != nil {
@@ -294,15 +296,32 @@ func overlay(tree map[string]any, o Options, aliases map[string]string, skip fun
 		set(segs, text{s: v, origin: "env " + name})
 	}
 	for _, s := range o.Set {
-		k, v, ok := strings.Cut(s, "=")
-		segs, okPath := splitKeyPath(strings.TrimSpace(k))
+		scope, k, v, ok := SplitSet(s)
+		segs, okPath := splitKeyPath(k)
 		if !ok || !okPath {
-			*errs = append(*errs, &FieldError{Path: "(--set)", Msg: fmt.Sprintf("%q: want key.path=value", s)})
+			*errs = append(*errs, &FieldError{Path: "(--set)", Msg: fmt.Sprintf("%q: want key.path=value or NAME:key.path=value", s)})
 			continue
 		}
-		set(segs, text{s: v, origin: "--set " + strings.TrimSpace(k)})
+		if (scope != "" && scope != self) || (skip != nil && skip(segs)) {
+			continue
+		}
+		set(segs, text{s: v, origin: "--set " + strings.TrimSpace(s[:len(s)-len(v)-1])})
 	}
 	return tree
+}
+
+// SplitSet splits a --set override "key.path=value" or
+// "NAME:key.path=value" into the connector name it is scoped to ("" for
+// every file), the key path and the value; ok is false when there is no
+// "=" or an empty key.
+func SplitSet(s string) (scope, key, value string, ok bool) {
+	k, v, ok := strings.Cut(s, "=")
+	k = strings.TrimSpace(k)
+	if sc, rest, scoped := strings.Cut(k, ":"); scoped {
+		scope, k = strings.TrimSpace(sc), strings.TrimSpace(rest)
+		ok = ok && scope != ""
+	}
+	return scope, k, v, ok && k != ""
 }
 
 func sortedAliasNames(m map[string]string) []string {
@@ -338,7 +357,7 @@ func LoadBytes(source string, data []byte, f Format, dst any, opts Options) erro
 	}
 	var probs []*FieldError
 	interpolate(tree, "", opts, &probs)
-	tree = overlay(tree, opts, nil, nil, &probs)
+	tree = overlay(tree, opts, nil, nil, "", &probs)
 	probs = append(probs, decodeProblems(Decode(tree, dst))...)
 	probs = withValidation(probs, decodeProblems(Validate(dst)))
 	return newError(source, probs)
@@ -392,13 +411,20 @@ type Document struct {
 	// Connector is the connector's section (a pointer to its config
 	// struct), nil when the document was loaded without a catalog.
 	Connector any
+	// Inferred reports that the file has no connector key and the
+	// connector was inferred from its section (a Rust connector's file).
+	Inferred bool
 }
 
 // LoadDocument reads a connector configuration file. With a nil catalog
-// only the core keys are accepted (a Rust connector's core file loads
-// unchanged); otherwise the file must name a connector of the catalog, and
-// its section is decoded too. Precedence: defaults < file < environment
-// (EnvServiceURL, EnvConnectorName, then EnvPrefix keys) < opts.Set.
+// only the core keys are accepted; otherwise the file must name a
+// connector of the catalog (the connector key) or hold the section of
+// exactly one (a Rust connector's file: [mqtt] implies connector =
+// "mqtt"), and its section is decoded too. Precedence: defaults < file <
+// environment (EnvServiceURL, EnvConnectorName, then EnvPrefix keys) <
+// opts.Set. A --set override of a connector's section ("generator.rate")
+// applies only to a file of that connector, and one scoped to a connector
+// name ("NAME:key=value") only to the file whose connector_name is NAME.
 func LoadDocument(path string, cat Catalog, opts Options) (*Document, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -420,22 +446,19 @@ func ParseDocument(source string, data []byte, f Format, cat Catalog, opts Optio
 	var probs []*FieldError
 	interpolate(tree, "", opts, &probs)
 
-	// The connector may come from the file or an override, so peek after
-	// the overlay; env keys of other connectors' sections are skipped.
+	// The connector may come from the file, an override or its section, so
+	// peek before the overlay: env keys and --set overrides of other
+	// connectors' sections are skipped.
 	var names []string
 	if cat != nil {
 		names = cat.Names()
 	}
 	aliases := map[string]string{EnvServiceURL: "danube_service_url", EnvConnectorName: "connector_name"}
-	var self string
+	self, _ := peekConnector(tree, opts, names)
 	skip := func(segs []string) bool {
 		return len(segs) > 1 && segs[0] != self && contains(names, segs[0])
 	}
-	if cat != nil {
-		inferConnector(tree, names)
-	}
-	self = peekConnector(tree, opts)
-	tree = overlay(tree, opts, aliases, skip, &probs)
+	tree = overlay(tree, opts, aliases, skip, peekName(tree), &probs)
 
 	extra := map[string]reflect.Value{}
 	if cat != nil {
@@ -446,9 +469,19 @@ func ParseDocument(source string, data []byte, f Format, cat Catalog, opts Optio
 		case text:
 			name = c.s
 		}
+		var sections []string
+		if name == "" {
+			name, sections = inferConnector(tree, names)
+			if name != "" {
+				tree["connector"] = name
+				doc.Inferred = true
+			}
+		}
 		switch {
+		case name == "" && len(sections) > 1:
+			probs = append(probs, &FieldError{Path: "connector", Msg: "required: the file has sections of several connectors (" + strings.Join(sections, ", ") + "); name the one to run"})
 		case name == "":
-			probs = append(probs, &FieldError{Path: "connector", Msg: "required: name the connector to run (one of " + strings.Join(names, ", ") + ")"})
+			probs = append(probs, &FieldError{Path: "connector", Msg: "required: name the connector to run, or give its section (one of " + strings.Join(names, ", ") + ")"})
 		default:
 			sec, ok := cat.Section(name)
 			if !ok {
@@ -491,33 +524,11 @@ func ParseDocument(source string, data []byte, f Format, cat Catalog, opts Optio
 	return doc, nil
 }
 
-// inferConnector names the connector when the file does not: a Rust
-// connector's file has no connector key, only its section ([mqtt]), so
-// exactly one top-level table named after a known connector selects it.
-// An override (environment, --set) still takes precedence.
-func inferConnector(tree map[string]any, names []string) {
-	if _, ok := tree["connector"]; ok {
-		return
-	}
-	found := ""
-	for _, n := range names {
-		if _, ok := tree[n].(map[string]any); !ok {
-			continue
-		}
-		if found != "" {
-			return // ambiguous: the missing key is reported
-		}
-		found = n
-	}
-	if found != "" {
-		tree["connector"] = found
-	}
-}
-
 // peekConnector returns the connector named by the file or by overrides,
-// without reporting errors (the full pass reports them).
-func peekConnector(tree map[string]any, o Options) string {
-	name, _ := tree["connector"].(string)
+// else the one inferred from its section, without reporting errors (the
+// full pass reports them); inferred says it was inferred.
+func peekConnector(tree map[string]any, o Options, names []string) (name string, inferred bool) {
+	name, _ = tree["connector"].(string)
 	if t, ok := tree["connector"].(text); ok {
 		name = t.s
 	}
@@ -525,11 +536,44 @@ func peekConnector(tree map[string]any, o Options) string {
 		name = v
 	}
 	for _, s := range o.Set {
-		if k, v, ok := strings.Cut(s, "="); ok && strings.TrimSpace(k) == "connector" {
+		if scope, k, v, ok := SplitSet(s); ok && scope == "" && k == "connector" {
 			name = v
 		}
 	}
-	return name
+	if name == "" {
+		name, _ = inferConnector(tree, names)
+		return name, name != ""
+	}
+	return name, false
+}
+
+// peekName returns the connector_name the file gives (before overrides),
+// the name a scoped --set ("NAME:key=value") matches.
+func peekName(tree map[string]any) string {
+	switch n := tree["connector_name"].(type) {
+	case string:
+		return n
+	case text:
+		return n.s
+	}
+	return ""
+}
+
+// inferConnector returns the connector of a file without a connector key:
+// the one connector of names whose section (a table of that name) the
+// file has, as in the Rust connectors' files, where the binary implies the
+// connector and the file holds its section. sections lists every such
+// section; name is "" unless there is exactly one.
+func inferConnector(tree map[string]any, names []string) (name string, sections []string) {
+	for _, n := range names {
+		if _, ok := tree[n].(map[string]any); ok {
+			sections = append(sections, n)
+		}
+	}
+	if len(sections) == 1 {
+		return sections[0], sections
+	}
+	return "", sections
 }
 
 func contains(list []string, s string) bool {

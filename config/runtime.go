@@ -200,18 +200,24 @@ func orDefault(d time.Duration) time.Duration {
 	return d
 }
 
+// DefaultHTTPAddr is where the HTTP endpoints listen when neither
+// observability.http_addr nor processing.metrics_port is set (the Rust
+// SDK's default metrics port).
+const DefaultHTTPAddr = ":9090"
+
 // ListenAddr returns the address of the HTTP endpoints: observability.
-// http_addr, else ":" + processing.metrics_port; "" when disabled.
+// http_addr, else ":" + processing.metrics_port, else DefaultHTTPAddr; ""
+// when disabled ("off").
 func (c *Core) ListenAddr() string {
 	switch a := c.Observability.HTTPAddr; {
 	case a == "off":
 		return ""
 	case a != "":
 		return a
-	case c.Processing.MetricsPort == 0:
-		return ""
+	case c.Processing.MetricsPort != 0:
+		return ":" + strconv.Itoa(c.Processing.MetricsPort)
 	}
-	return ":" + strconv.Itoa(c.Processing.MetricsPort)
+	return DefaultHTTPAddr
 }
 
 // LogLevel returns observability.log_level, else processing.log_level.

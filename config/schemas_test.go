@@ -105,6 +105,7 @@ schema_type = "avro"
 schema_file = "` + filepath.Join(dir, "schemas", "r.avsc") + `"
 version_strategy = "minimum:3"
 avro_encoding = "json"
+auto_register = false
 
 [[schemas]]
 topic = "/default/numbers"

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ const (
 	TagDoc      = "doc"      // one-line description for the reference docs
 	TagSecret   = "secret"   // `secret:"true"`: redacted in logs and dumps
 	TagEnum     = "enum"     // allowed values, comma separated: `enum:"nack,dead_letter"`
+	TagAlias    = "alias"    // other spellings of enum values: `alias:"json=json_schema"`
 	TagRequired = "required" // `required:"true"`: the zero value is an error
 	TagMin      = "min"      // inclusive lower bound of a number or duration
 	TagMax      = "max"      // inclusive upper bound of a number or duration
@@ -57,6 +59,9 @@ type Field struct {
 	Required bool
 	// Enum lists the allowed values, if restricted.
 	Enum []string
+	// Aliases maps other accepted spellings of enum values to the value
+	// they stand for (from the alias tag).
+	Aliases map[string]string
 	// Min and Max are the inclusive bounds in tag syntax, "" when unbounded.
 	Min, Max string
 	// Fields are the keys of a table or list of tables.
@@ -103,6 +108,13 @@ func structFields(t reflect.Type, prefix string) ([]Field, error) {
 		if e := sf.Tag.Get(TagEnum); e != "" {
 			f.Enum = strings.Split(e, ",")
 		}
+		if a := sf.Tag.Get(TagAlias); a != "" {
+			f.Aliases = map[string]string{}
+			for _, kv := range strings.Split(a, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				f.Aliases[k] = v
+			}
+		}
 		f.Type = typeName(sf.Type)
 		switch {
 		case isSection(sf.Type):
@@ -133,6 +145,11 @@ func (f *Field) checkTags() error {
 		v := reflect.New(f.typ).Elem()
 		if err := setText(v, f.Default); err != nil {
 			return fmt.Errorf("default %q: %w", f.Default, err)
+		}
+	}
+	for k, v := range f.Aliases {
+		if k != strings.ToLower(k) || !slices.Contains(f.Enum, v) {
+			return fmt.Errorf("alias %s=%s: want a lower-case alias of an enum value", k, v)
 		}
 	}
 	for _, b := range []string{f.Min, f.Max} {

@@ -99,7 +99,9 @@ func validateStruct(path string, v reflect.Value, errs *[]*FieldError) {
 			continue
 		}
 		if len(f.Enum) > 0 && fv.Kind() == reflect.String && fv.String() != "" {
-			if canon, ok := matchEnum(fv.String(), f.Enum); ok {
+			if canon, ok := f.Aliases[strings.ToLower(fv.String())]; ok {
+				fv.SetString(canon)
+			} else if canon, ok := matchEnum(fv.String(), f.Enum); ok {
 				fv.SetString(canon)
 			} else {
 				msg := fmt.Sprintf("%q is not one of %s", fv.String(), strings.Join(f.Enum, ", "))

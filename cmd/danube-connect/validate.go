@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +20,7 @@ type configFlags struct {
 
 func (f *configFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&f.files, "config", "c", nil, "connector configuration file (TOML, or YAML for .yaml/.yml); repeat for several (default: $"+config.EnvConfigPath+")")
-	cmd.Flags().StringArrayVar(&f.sets, "set", nil, "override a key, e.g. --set retry.max_retries=5 (repeatable; beats the file and the environment)")
+	cmd.Flags().StringArrayVar(&f.sets, "set", nil, "override a key, e.g. --set retry.max_retries=5 (repeatable; beats the file and the environment). A connector's key (generator.rate=5) applies only to files of that connector; NAME:key=value only to the file whose connector_name is NAME")
 }
 
 // paths returns the files to load: -c flags, else CONNECTOR_CONFIG_PATH.
@@ -60,7 +61,47 @@ func loadDocuments(paths []string, opts config.Options) ([]*config.Document, err
 		names[doc.Core.ConnectorName] = p
 		docs = append(docs, doc)
 	}
+	if len(errs) == 0 {
+		if err := unmatchedSets(docs, opts.Set); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return docs, joinConfigErrors(errs)
+}
+
+// unmatchedSets reports --set overrides that applied to no file: one
+// scoped to a connector name no file has (NAME:key=value), or one of a
+// connector section no file runs (generator.rate=5 without a generator).
+func unmatchedSets(docs []*config.Document, sets []string) error {
+	var probs []*config.FieldError
+	for _, s := range sets {
+		scope, key, _, ok := config.SplitSet(s)
+		if !ok {
+			continue
+		}
+		section, _, _ := strings.Cut(strings.ReplaceAll(key, "[", "."), ".")
+		_, isSection := connectors.Lookup(section)
+		matched := false
+		for _, d := range docs {
+			if (scope == "" || scope == d.Core.ConnectorName) && (!isSection || !strings.Contains(key, ".") || d.Core.Connector == section) {
+				matched = true
+			}
+		}
+		if !matched {
+			msg := "no file runs the " + section + " connector"
+			if scope != "" {
+				msg = fmt.Sprintf("no file has connector_name %q", scope)
+				if isSection && strings.Contains(key, ".") {
+					msg += " running the " + section + " connector"
+				}
+			}
+			probs = append(probs, &config.FieldError{Path: "(--set " + s + ")", Msg: msg})
+		}
+	}
+	if len(probs) == 0 {
+		return nil
+	}
+	return &config.Error{Source: "command line", Problems: probs}
 }
 
 // joinConfigErrors joins per-file errors keeping errors.As(*config.Error)
@@ -144,10 +185,14 @@ func writeReference(w io.Writer, only string) error {
 
 A connector configuration file (TOML, or YAML for .yaml/.yml) holds the core
 keys below and the section of the connector it runs, named by `+"`connector`"+`.
+Without a `+"`connector`"+` key the connector is the one whose section the file has
+(a Rust connector's file: `+"`[mqtt]`"+` runs the mqtt connector).
 
 Precedence: defaults < file < environment < `+"`--set`"+` flags. Any key can be set
 from the environment as `+"`DANUBE_CONNECT__<SECTION>__<KEY>`"+` (path segments joined
 by double underscores, list elements by index: `+"`DANUBE_CONNECT__TOPICS__0__TOPIC`"+`);
+`+"`--set`"+` and environment keys of a connector's section apply only to files of that
+connector, and `+"`--set NAME:key=value`"+` only to the file whose `+"`connector_name`"+` is NAME;
 `+"`DANUBE_SERVICE_URL`"+` and `+"`CONNECTOR_NAME`"+` set the two core keys as in the Rust SDK, and
 `+"`CONNECTOR_CONFIG_PATH`"+` names the file when `+"`-c`"+` is not given. Strings may reference
 the environment with `+"`${VAR}`"+` or `+"`${VAR:-default}`"+`. Unknown keys are errors.
