@@ -67,7 +67,7 @@ func TestQuickstartSuggestions(t *testing.T) {
 	}
 	// A --set that matches no file is a configuration error.
 	for _, set := range []string{"file.nosuch.x=1", "nobody:retry.max_retries=1"} {
-		r := runCLI(t, t.Context(), nil, append([]string{"validate", "--set", set, "-c", "examples/quickstart/generator.toml"})...)
+		r := runCLI(t, t.Context(), nil, "validate", "--set", set, "-c", "examples/quickstart/generator.toml")
 		if r.code != exitUsage || !strings.Contains(r.stderr.String(), "(--set "+set+")") {
 			t.Errorf("--set %s: exit %d\n%s", set, r.code, r.stderr)
 		}
