@@ -12,6 +12,7 @@ import (
 	"github.com/danube-connect/connect/config"
 	"github.com/danube-connect/connect/connectors/file"
 	"github.com/danube-connect/connect/connectors/generator"
+	"github.com/danube-connect/connect/connectors/mqtt"
 )
 
 // Kind says which way a connector moves records.
@@ -96,6 +97,19 @@ func All() []Entry {
 					return nil, nil, err
 				}
 				return generator.New(*cfg), cfg.Topics(), nil
+			},
+		},
+		{
+			Name:      "mqtt",
+			Kind:      Source,
+			Summary:   "Subscribes to MQTT topic filters (3.1.1 or 5) and publishes the messages; QoS 1 and 2 are acknowledged to the MQTT broker only after Danube confirmed them.",
+			NewConfig: func() any { return &mqtt.Config{} },
+			NewSource: func(env Env) (connect.Source, []connect.SourceTopic, error) {
+				cfg, err := section[*mqtt.Config](env)
+				if err != nil {
+					return nil, nil, err
+				}
+				return mqtt.New(*cfg), cfg.Topics(), nil
 			},
 		},
 	}

@@ -1,0 +1,168 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/danube-connect/connect"
+)
+
+// MQTT 5 CONNACK reason codes that no retry can fix.
+var v5LoginRefused = map[byte]bool{
+	0x85: true, // client identifier not valid
+	0x86: true, // bad user name or password
+	0x87: true, // not authorized
+	0x8C: true, // bad authentication method
+}
+
+// streamV5 runs an MQTT 5 session with paho.golang's autopaho: manual
+// acknowledgement (paho sends them in receive order as the ackQueue
+// releases them), Receive Maximum and Maximum Packet Size announced in
+// CONNECT, a session expiry, and subscriptions renewed on every connect.
+func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	refused := make(chan error, 1)
+	recvMax := uint16(s.cfg.ReceiveMaximum)
+	cfg := autopaho.ClientConfig{
+		ServerUrls:                    s.urls,
+		KeepAlive:                     uint16(s.cfg.KeepAliveSecs),
+		CleanStartOnInitialConnection: s.cfg.CleanSession,
+		ConnectTimeout:                s.cfg.connectTimeout(),
+		ReconnectBackoff:              autopaho.NewExponentialBackoff(100*time.Millisecond, s.cfg.reconnectMax(), 200*time.Millisecond, 2),
+		ConnectUsername:               s.cfg.Username,
+		ConnectPassword:               []byte(s.cfg.Password),
+		AttemptConnection: func(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+			nu, err := parseBrokerURL(u.String())
+			if err != nil {
+				return nil, err
+			}
+			return dial(ctx, nu, s.tlsCfg, s.cfg.connectTimeout(), s.cfg.TCPNoDelay)
+		},
+		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			if cp.Properties == nil {
+				cp.Properties = &paho.ConnectProperties{}
+			}
+			cp.CleanStart = s.cfg.CleanSession
+			expiry := uint32(s.cfg.SessionExpirySecs)
+			if s.cfg.CleanSession {
+				expiry = 0
+			}
+			cp.Properties.SessionExpiryInterval = &expiry
+			cp.Properties.ReceiveMaximum = &recvMax
+			if s.cfg.MaxPacketSize > 0 {
+				mps := uint32(s.cfg.MaxPacketSize)
+				cp.Properties.MaximumPacketSize = &mps
+			}
+			return cp, nil
+		},
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			// Subscribing waits for the SUBACK: not on this goroutine.
+			go func() {
+				if err := s.subscribeV5(ctx, cm); err != nil {
+					s.setConnected(false, err)
+					s.log.Error("mqtt: subscribing failed", "err", err)
+					return
+				}
+				s.setConnected(true, nil)
+				s.log.Info("mqtt: connected and subscribed", "client_id", s.clientID, "routes", len(s.routes), "protocol", 5)
+			}()
+		},
+		OnConnectionDown: func() bool {
+			s.setConnected(false, errors.New("connection lost"))
+			s.log.Warn("mqtt: connection lost; reconnecting")
+			return true
+		},
+		OnConnectError: func(err error) {
+			s.setConnected(false, err)
+			var ce *autopaho.ConnackError
+			if errors.As(err, &ce) && v5LoginRefused[ce.ReasonCode] {
+				select {
+				case refused <- err:
+				default:
+				}
+				return
+			}
+			s.log.Warn("mqtt: connecting failed; retrying", "err", err)
+		},
+		ClientConfig: paho.ClientConfig{
+			ClientID:                   s.clientID,
+			EnableManualAcknowledgment: true,
+			SendAcksInterval:           5 * time.Millisecond,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+				func(pr paho.PublishReceived) (bool, error) {
+					d.Deliver(ctx, v5message(pr))
+					return true, nil
+				},
+			},
+		},
+	}
+	cm, err := autopaho.NewConnection(ctx, cfg)
+	if err != nil {
+		return connect.Configuration(fmt.Errorf("mqtt: %w", err))
+	}
+	defer func() {
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer dcancel()
+		_ = cm.Disconnect(dctx)
+		cancel()
+		<-cm.Done()
+		s.setConnected(false, errors.New("stopped"))
+	}()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-refused:
+		return connect.Configuration(fmt.Errorf("mqtt: the broker refused the connection of client %q (user %q): %w", s.clientID, s.cfg.Username, err))
+	}
+}
+
+func v5message(pr paho.PublishReceived) message {
+	p := pr.Packet
+	m := message{
+		topic: p.Topic, qos: p.QoS, retain: p.Retain, dup: p.Duplicate(), id: p.PacketID,
+		payload: p.Payload, received: len(p.Topic) + len(p.Payload) + 4,
+		v5: &v5props{},
+	}
+	if props := p.Properties; props != nil {
+		m.v5.contentType = props.ContentType
+		m.v5.correlation = props.CorrelationData
+		m.v5.responseTopic = props.ResponseTopic
+		for _, u := range props.User {
+			m.v5.user = append(m.v5.user, [2]string{u.Key, u.Value})
+		}
+	}
+	if p.QoS > 0 {
+		client := pr.Client
+		m.ack = func() { _ = client.Ack(p) }
+	}
+	return m
+}
+
+// subscribeV5 subscribes to every route's filter; a refused filter is an
+// error naming it.
+func (s *Source) subscribeV5(ctx context.Context, cm *autopaho.ConnectionManager) error {
+	sub := &paho.Subscribe{}
+	for _, r := range s.routes {
+		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: r.From, QoS: byte(r.QoS)})
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout())
+	defer cancel()
+	ack, err := cm.Subscribe(ctx, sub)
+	if err != nil {
+		return fmt.Errorf("mqtt: subscribe: %w", err)
+	}
+	for i, code := range ack.Reasons {
+		if code >= 0x80 && i < len(sub.Subscriptions) {
+			return fmt.Errorf("mqtt: the broker refused the subscription to %q (reason 0x%02x)", sub.Subscriptions[i].Topic, code)
+		}
+	}
+	return nil
+}
