@@ -10,8 +10,8 @@ import (
 
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/config"
-	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/connectors/mqtt"
+	"github.com/danube-connect/connect/connecttest"
 )
 
 // newConfig returns a validated configuration for broker url with the
