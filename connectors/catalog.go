@@ -13,6 +13,7 @@ import (
 	"github.com/danube-connect/connect/connectors/file"
 	"github.com/danube-connect/connect/connectors/generator"
 	"github.com/danube-connect/connect/connectors/mqtt"
+	"github.com/danube-connect/connect/connectors/postgres"
 )
 
 // Kind says which way a connector moves records.
@@ -110,6 +111,27 @@ func All() []Entry {
 					return nil, nil, err
 				}
 				return mqtt.New(*cfg), cfg.Topics(), nil
+			},
+		},
+		{
+			Name:      "postgres",
+			Kind:      Sink,
+			Summary:   "Writes records to PostgreSQL tables (COPY, upsert or JSONB), exactly once per subscription and partition by default.",
+			NewConfig: func() any { return &postgres.Config{} },
+			NewSink: func(env Env) (connect.Sink, error) {
+				cfg, err := section[*postgres.Config](env)
+				if err != nil {
+					return nil, err
+				}
+				subs := map[string]string{}
+				if env.Core != nil {
+					for _, t := range env.Core.Topics {
+						if t.Subscription != "" {
+							subs[t.Topic] = t.Subscription
+						}
+					}
+				}
+				return postgres.New(*cfg, postgres.WithSubscriptions(subs)), nil
 			},
 		},
 	}
