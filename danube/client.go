@@ -43,6 +43,7 @@ type Client struct {
 	mu      sync.Mutex
 	conns   map[string]*grpc.ClientConn // by canonical connect URL
 	objects map[closer]struct{}         // live producers and consumers
+	outages map[string]*outage          // reachability of each broker, by connect URL
 	closed  bool
 
 	registry *SchemaRegistry
@@ -83,6 +84,7 @@ func NewClient(ctx context.Context, serviceURL string, opts ...ClientOption) (*C
 		log:     cfg.logger,
 		conns:   make(map[string]*grpc.ClientConn),
 		objects: make(map[closer]struct{}),
+		outages: make(map[string]*outage),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.registry = &SchemaRegistry{c: c}
@@ -198,13 +200,14 @@ func (c *Client) conn(u brokerURL) (*grpc.ClientConn, error) {
 			grpc.MaxCallRecvMsgSize(c.cfg.maxMessageSize+64<<10),
 		),
 		// Reconnect to a broker that went away on the retry policy's scale,
-		// not gRPC's default (1 s growing to 120 s), so retries find it back.
+		// not gRPC's default (1 s growing to 120 s), and at least once per
+		// second, so retries find it back as soon as it listens again.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: backoff.Config{
-				BaseDelay:  c.cfg.retry.Backoff,
+				BaseDelay:  min(c.cfg.retry.Backoff, outageProbe),
 				Multiplier: 1.6,
 				Jitter:     0.2,
-				MaxDelay:   c.cfg.retry.MaxBackoff,
+				MaxDelay:   min(c.cfg.retry.MaxBackoff, outageProbe),
 			},
 			MinConnectTimeout: 5 * time.Second,
 		}),

@@ -141,13 +141,13 @@ func (c *Client) NewConsumer(ctx context.Context, topic, subscription string, op
 	for _, pc := range cons.parts {
 		plog := cons.log.With("partition", pc.topic)
 		cons.wg.Go(func() { pc.run(cons.ctx, plog) })
-		cons.wg.Go(func() { runHealth(cons.ctx, pc, danubepb.HealthCheckRequest_Consumer, c.cfg.healthInterval, plog) })
+		cons.wg.Go(func() { runHealth(cons.ctx, c, pc, danubepb.HealthCheckRequest_Consumer, c.cfg.healthInterval, plog) })
 	}
 	if err := c.register(cons); err != nil {
 		_ = cons.Close()
 		return nil, err
 	}
-	cons.log.Info("consumer subscribed", "partitions", len(topics), "type", cfg.subType.String())
+	cons.log.Debug("consumer subscribed", "partitions", len(topics), "type", cfg.subType.String())
 	return cons, nil
 }
 
@@ -168,16 +168,61 @@ func (c *Consumer) Name() string { return c.name }
 
 // Receive returns the next message from any partition, blocking until one
 // arrives, ctx ends, or the consumer is closed (ErrClosed). Messages of one
-// partition come in stream order; partitions are interleaved.
+// partition come in stream order; partitions are interleaved. While a
+// partition's broker cannot be reached the consumer keeps reconnecting and
+// Receive keeps waiting, up to the reconnect timeout ([WithReconnectTimeout]);
+// after that Receive fails with a retryable error matching ErrUnavailable
+// until the broker is back (the consumer keeps reconnecting).
 func (c *Consumer) Receive(ctx context.Context) (*Message, error) {
 	select {
 	case m := <-c.msgs:
 		return m, nil
-	case <-ctx.Done():
-		return nil, &ctxError{op: "receive", err: context.Cause(ctx)}
-	case <-c.ctx.Done():
-		return nil, errConsumerClosed
+	default:
 	}
+	var probe *time.Ticker
+	for {
+		if err := c.unreachable(); err != nil {
+			return nil, err
+		}
+		if probe == nil {
+			probe = time.NewTicker(outageProbe)
+			defer probe.Stop()
+		}
+		select {
+		case m := <-c.msgs:
+			return m, nil
+		case <-ctx.Done():
+			return nil, &ctxError{op: "receive", err: context.Cause(ctx)}
+		case <-c.ctx.Done():
+			return nil, errConsumerClosed
+		case <-probe.C:
+		}
+	}
+}
+
+// Reachable reports whether the brokers of all the consumer's partitions
+// are reachable, as far as the client knows: false from a failed attempt to
+// reach one until an RPC to it succeeds again. A caller that waits for
+// messages with a deadline can use it to tell an idle topic from a broker
+// outage.
+func (c *Consumer) Reachable() bool {
+	for _, pc := range c.parts {
+		if c.c.outageFor(pc.state().route.connect.key).active.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// unreachable returns the error of a partition whose broker has been
+// unreachable for longer than the reconnect timeout, nil if there is none.
+func (c *Consumer) unreachable() error {
+	for _, pc := range c.parts {
+		if err := c.c.outageFor(pc.state().route.connect.key).down("receive from " + pc.topic); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Ack acknowledges m to the broker, echoing its message id and request id
@@ -191,7 +236,7 @@ func (c *Consumer) Ack(ctx context.Context, m *Message) error {
 		return err
 	}
 	op := fmt.Sprintf("ack %s@%d", m.Topic, m.Offset)
-	return retry(ctx, c.c.cfg.retry, op, func() error {
+	return c.c.retryCall(ctx, pc.state().route.connect.key, op, func() error {
 		st := pc.state()
 		_, err := st.rpc.Ack(topicCtx(ctx, st.route), &danubepb.AckRequest{RequestId: m.requestID, MsgId: m.msgID, SubscriptionName: c.sub})
 		return wrapErr(ctx, op, err)
@@ -217,7 +262,7 @@ func (c *Consumer) Nack(ctx context.Context, m *Message, delay time.Duration, re
 		req.Reason = &reason
 	}
 	op := fmt.Sprintf("nack %s@%d", m.Topic, m.Offset)
-	return retry(ctx, c.c.cfg.retry, op, func() error {
+	return c.c.retryCall(ctx, pc.state().route.connect.key, op, func() error {
 		st := pc.state()
 		_, err := st.rpc.Nack(topicCtx(ctx, st.route), req)
 		return wrapErr(ctx, op, err)
@@ -252,7 +297,7 @@ func (c *Consumer) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	c.c.unregister(c)
-	c.log.Info("consumer closed")
+	c.log.Debug("consumer closed")
 	return nil
 }
 
@@ -306,12 +351,16 @@ func (pc *partConsumer) setStop(gen uint64, stop context.CancelFunc) {
 }
 
 // run reads the partition's stream into the consumer's buffer until ctx
-// ends, reopening it after ends and failures and re-subscribing when needed.
+// ends, reopening it after ends and failures (an unreachable broker at
+// least once per second) and re-subscribing when needed.
 func (pc *partConsumer) run(ctx context.Context, log *slog.Logger) {
-	rp := pc.cons.c.cfg.retry
-	failures := 0
+	c := pc.cons.c
+	rp := c.cfg.retry
+	op := "receive from " + pc.topic
+	failures, tries := 0, 0
 	for ctx.Err() == nil {
 		st := pc.state()
+		o := c.outageFor(st.route.connect.key)
 		sctx, cancel := context.WithCancel(topicCtx(ctx, st.route))
 		pc.setStop(st.gen, cancel)
 		stream, err := st.rpc.ReceiveMessages(sctx, &danubepb.ReceiveRequest{RequestId: pc.nextID(), ConsumerId: st.id})
@@ -321,7 +370,8 @@ func (pc *partConsumer) run(ctx context.Context, log *slog.Logger) {
 				if sm, err = stream.Recv(); err != nil {
 					break
 				}
-				failures = 0
+				failures, tries = 0, 0
+				o.reached()
 				select {
 				case pc.cons.msgs <- pc.message(sm):
 				case <-ctx.Done():
@@ -338,13 +388,30 @@ func (pc *partConsumer) run(ctx context.Context, log *slog.Logger) {
 			failures = 0 // re-subscribed meanwhile: open the new consumer's stream
 			continue
 		}
-		failures++
 		var werr error
-		if errors.Is(err, io.EOF) {
+		var wait time.Duration
+		switch {
+		case errors.Is(err, io.EOF):
+			failures++
 			log.Debug("stream ended (taken over or dropped by the broker); reopening", "failures", failures)
-		} else {
-			werr = wrapErr(sctx, "receive from "+pc.topic, err)
+			wait = rp.Delay(failures - 1)
+		default:
+			werr = wrapErr(sctx, op, err)
+			if c.unreachable(st.route.connect.key, werr) {
+				// Nothing to re-subscribe to while the broker is gone: probe it.
+				tries++
+				w, giveUp := o.failed(op, werr, rp, tries)
+				if giveUp != nil {
+					w = outageProbe // Receive reports it; keep reconnecting
+				}
+				if !sleepCtx(ctx, w) {
+					return
+				}
+				continue
+			}
+			failures++
 			log.Warn("stream failed; reopening", "failures", failures, "error", werr)
+			wait = rp.Delay(failures - 1)
 		}
 		if errors.Is(werr, ErrNotFound) || failures > rp.MaxRetries {
 			if err := pc.renew(ctx, st.gen, "stream failing"); err != nil {
@@ -354,7 +421,7 @@ func (pc *partConsumer) run(ctx context.Context, log *slog.Logger) {
 				continue
 			}
 		}
-		if !sleepCtx(ctx, rp.Delay(failures-1)) {
+		if !sleepCtx(ctx, wait) {
 			return
 		}
 	}

@@ -56,6 +56,22 @@
 // Consumer streams that end (a takeover by a consumer with the same name, a
 // broker dropping the consumer) or fail are reopened with backoff.
 //
+// # Broker outages
+//
+// A broker that cannot be reached (connection refused or broken, e.g. while
+// it restarts) is waited for up to the reconnect timeout
+// ([WithReconnectTimeout], default 60 s), not just the RetryPolicy's retries:
+// sends, acks, creations and consumer streams retry at least once per second
+// (gRPC reconnects on the same scale); a send that was not confirmed is sent
+// again, a confirmed one never is; consumers reopen their streams (and
+// re-subscribe when the broker lost them) and resume. Receive keeps waiting
+// meanwhile. The client logs one line when a broker is lost, one when it is
+// back and one when it gives up; single attempts are logged at Debug. Once a
+// broker has been gone for the reconnect timeout, waiting operations fail
+// with a retryable error matching ErrUnavailable, and so does Receive until
+// the broker is back. A broker that answers UNAVAILABLE is reachable: that
+// answer is retried with the RetryPolicy only.
+//
 // A send retried after a lost response may be stored twice, and reliable
 // subscriptions redeliver unacknowledged messages after reconnects: delivery
 // is at-least-once, and consumers should be idempotent. Non-reliable topics

@@ -29,7 +29,7 @@ const transportFailuresBeforeRenew = 3
 // never stop the loop: it keeps pinging at the interval and, after a few
 // consecutive failures, tries to renew through a fresh lookup; when the
 // broker comes back its CLOSE (or OK) answer settles the state.
-func runHealth(ctx context.Context, t healthTarget, kind danubepb.HealthCheckRequest_ClientType, interval time.Duration, log *slog.Logger) {
+func runHealth(ctx context.Context, c *Client, t healthTarget, kind danubepb.HealthCheckRequest_ClientType, interval time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	timeout := max(interval, 5*time.Second)
@@ -47,14 +47,20 @@ func runHealth(ctx context.Context, t healthTarget, kind danubepb.HealthCheckReq
 		if ctx.Err() != nil {
 			return
 		}
+		o := c.outageFor(r.connect.key)
 		switch {
 		case err != nil:
 			failures++
-			lvl := slog.LevelDebug
-			if failures == 1 {
-				lvl = slog.LevelWarn
+			werr := wrapErr(ctx, "health check", err)
+			if c.unreachable(r.connect.key, werr) {
+				o.observed(werr) // one line per outage, not per failed check
+			} else {
+				lvl := slog.LevelDebug
+				if failures == 1 {
+					lvl = slog.LevelWarn
+				}
+				log.Log(ctx, lvl, "health check failed", "broker", r.connect.key, "failures", failures, "error", err)
 			}
-			log.Log(ctx, lvl, "health check failed", "broker", r.connect.key, "failures", failures, "error", err)
 			if failures >= transportFailuresBeforeRenew {
 				if err := t.renew(ctx, gen, "health check unreachable"); err != nil && ctx.Err() == nil {
 					log.Debug("renew after failed health checks did not succeed", "error", err)
@@ -63,11 +69,13 @@ func runHealth(ctx context.Context, t healthTarget, kind danubepb.HealthCheckReq
 				}
 			}
 		case resp.GetStatus() == danubepb.HealthCheckResponse_CLOSE:
+			o.reached()
 			failures = 0
 			if err := t.renew(ctx, gen, "broker answered CLOSE"); err != nil && ctx.Err() == nil {
 				log.Warn("renew after CLOSE failed; retrying at the next health check", "error", err)
 			}
 		default:
+			o.reached()
 			failures = 0
 		}
 	}

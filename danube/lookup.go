@@ -3,6 +3,7 @@ package danube
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -81,29 +82,47 @@ func (c *Client) lookupAt(ctx context.Context, at brokerURL, topic string, reqID
 
 // establish runs the creation flow of protocol section 3.2 for one topic:
 // lookup against the current route, dial the adopted connect URL, call rpc;
-// on a retryable error re-lookup, back off and retry, up to the retry
-// policy. It returns the route the rpc succeeded (or last failed) on.
-// rpc receives a context that already carries the proxy header if needed and
-// must return errors converted by wrapErr.
+// on a retryable error re-lookup, back off and retry: up to the retry policy
+// for a broker answering with an error, up to the reconnect timeout for a
+// broker that cannot be reached. It returns the route the rpc succeeded (or
+// last failed) on. rpc receives a context that already carries the proxy
+// header if needed and must return errors converted by wrapErr.
 func (c *Client) establish(ctx context.Context, op, topic string, cur route, nextID func() uint64,
 	rpc func(ctx context.Context, r route, cc *grpc.ClientConn) error) (route, error) {
 	p := c.cfg.retry
-	for n := 0; ; n++ {
+	for n, tries := 0, 0; ; {
 		r := c.lookup(ctx, topic, cur, nextID)
 		cc, err := c.conn(r.connect)
 		if err != nil {
 			return r, err
 		}
+		o := c.outageFor(r.connect.key)
 		err = rpc(topicCtx(ctx, r), r, cc)
 		if err == nil {
+			o.reached()
 			return r, nil
 		}
 		cur = r
-		if !IsRetryable(err) || n >= p.MaxRetries {
+		if !IsRetryable(err) {
 			return r, err
 		}
-		c.log.Warn("retrying", "op", op, "topic", topic, "broker", r.connect.key, "attempt", n+1, "error", err)
-		if !sleepCtx(ctx, p.Delay(n)) {
+		var wait time.Duration
+		if c.unreachable(r.connect.key, err) {
+			tries++
+			w, giveUp := o.failed(op, err, p, tries)
+			if giveUp != nil {
+				return r, giveUp
+			}
+			wait = w
+		} else {
+			if n >= p.MaxRetries {
+				return r, err
+			}
+			c.log.Warn("retrying", "op", op, "topic", topic, "broker", r.connect.key, "attempt", n+1, "error", err)
+			wait = p.Delay(n)
+			n++
+		}
+		if !sleepCtx(ctx, wait) {
 			return r, &ctxError{op: op, err: context.Cause(ctx), last: err}
 		}
 	}
@@ -114,7 +133,7 @@ func (c *Client) establish(ctx context.Context, op, topic string, cur route, nex
 // Subscribe reports the real error for a missing topic.
 func (c *Client) partitions(ctx context.Context, topic string, reqID uint64) ([]string, error) {
 	var parts []string
-	err := retry(ctx, c.cfg.retry, fmt.Sprintf("partitions of %q", topic), func() error {
+	err := c.retryCall(ctx, c.service.key, fmt.Sprintf("partitions of %q", topic), func() error {
 		cc, err := c.serviceConn()
 		if err != nil {
 			return err

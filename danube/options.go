@@ -17,6 +17,9 @@ const (
 	// DefaultHealthInterval is the period of the health check every producer
 	// and consumer runs against its broker.
 	DefaultHealthInterval = 5 * time.Second
+	// DefaultReconnectTimeout is how long producers, consumers and calls
+	// wait for a broker that cannot be reached before they give up.
+	DefaultReconnectTimeout = 60 * time.Second
 	// DefaultMaxMessageSize is the largest gRPC message the client sends and
 	// receives: 4 MiB, the broker's inbound limit.
 	DefaultMaxMessageSize = 4 << 20
@@ -31,14 +34,17 @@ type clientConfig struct {
 	healthInterval time.Duration
 	dialer         func(context.Context, string) (net.Conn, error)
 	maxMessageSize int
+	// reconnectTimeout bounds how long an unreachable broker is waited for.
+	reconnectTimeout time.Duration
 }
 
 func defaultClientConfig() clientConfig {
 	return clientConfig{
-		logger:         slog.New(slog.DiscardHandler),
-		retry:          DefaultRetryPolicy(),
-		healthInterval: DefaultHealthInterval,
-		maxMessageSize: DefaultMaxMessageSize,
+		logger:           slog.New(slog.DiscardHandler),
+		retry:            DefaultRetryPolicy(),
+		healthInterval:   DefaultHealthInterval,
+		maxMessageSize:   DefaultMaxMessageSize,
+		reconnectTimeout: DefaultReconnectTimeout,
 	}
 }
 
@@ -120,6 +126,26 @@ func WithMaxMessageSize(n int) ClientOption {
 	return func(c *clientConfig) {
 		if n > 0 {
 			c.maxMessageSize = n
+		}
+	}
+}
+
+// WithReconnectTimeout sets how long the client waits for a broker that
+// cannot be reached (connection refused or broken, e.g. while it restarts)
+// before the waiting operation fails (default 60 s). Meanwhile sends, acks,
+// creations and consumer streams retry at least once per second, a send that
+// was not confirmed is sent again, and consumers reopen their streams and
+// resume; one log line reports the loss, one the return, one giving up. A
+// broker that answers UNAVAILABLE is reachable: that error is retried with the
+// [RetryPolicy] only. A value < 0 waits no longer than the RetryPolicy; 0
+// keeps the default.
+func WithReconnectTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) {
+		switch {
+		case d < 0:
+			c.reconnectTimeout = -1
+		case d > 0:
+			c.reconnectTimeout = d
 		}
 	}
 }

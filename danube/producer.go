@@ -159,14 +159,14 @@ func (c *Client) NewProducer(ctx context.Context, topic string, opts ...Producer
 	p.ctx, p.cancel = context.WithCancel(c.ctx)
 	for _, pp := range p.parts {
 		p.wg.Go(func() {
-			runHealth(p.ctx, pp, danubepb.HealthCheckRequest_Producer, c.cfg.healthInterval, p.log.With("partition", pp.topic))
+			runHealth(p.ctx, c, pp, danubepb.HealthCheckRequest_Producer, c.cfg.healthInterval, p.log.With("partition", pp.topic))
 		})
 	}
 	if err := c.register(p); err != nil {
 		_ = p.Close()
 		return nil, err
 	}
-	p.log.Info("producer created", "partitions", cfg.partitions, "max_in_flight", cfg.maxInFlight)
+	p.log.Debug("producer created", "partitions", cfg.partitions, "max_in_flight", cfg.maxInFlight)
 	return p, nil
 }
 
@@ -340,7 +340,7 @@ func (p *Producer) Close() error {
 	p.cancel()
 	p.wg.Wait()
 	p.c.unregister(p)
-	p.log.Info("producer closed")
+	p.log.Debug("producer closed")
 	return nil
 }
 
@@ -427,51 +427,69 @@ func (p *Producer) send(ctx context.Context, m *OutgoingMessage) error {
 	return pp.send(ctx, msg)
 }
 
-// send delivers msg to the broker, retrying transient failures and
-// recreating the producer when the broker lost it.
+// send delivers msg to the broker, retrying transient failures (an
+// unreachable broker up to the reconnect timeout) and recreating the
+// producer when the broker lost it. A send is repeated only when it was not
+// confirmed.
 func (pp *partProducer) send(ctx context.Context, msg *danubepb.StreamMessage) error {
 	p := pp.p
 	rp := p.c.cfg.retry
-	for n := 0; ; n++ {
+	op := "send to " + pp.topic
+	for n, tries := 0, 0; ; {
 		st := pp.state()
+		o := p.c.outageFor(st.route.connect.key)
 		msg.RequestId = pp.nextID()
 		msg.MsgId.ProducerId = st.id
 		msg.MsgId.BrokerAddr = st.route.brokerURL
 		_, err := st.rpc.SendMessage(topicCtx(ctx, st.route), msg)
 		if err == nil {
+			o.reached()
 			return nil
 		}
 		if p.ctx.Err() != nil {
 			return errProducerClosed
 		}
-		err = wrapErr(ctx, "send to "+pp.topic, err)
-		if ctx.Err() != nil || n >= rp.MaxRetries {
+		err = wrapErr(ctx, op, err)
+		if ctx.Err() != nil {
 			return err
 		}
+		var wait time.Duration
 		switch {
-		case needsRecreate(err):
-			p.log.Info("broker lost the producer; recreating", "partition", pp.topic, "error", err)
-			if rerr := pp.renew(ctx, st.gen, "send failed"); rerr != nil {
-				if p.ctx.Err() != nil {
-					return errProducerClosed
-				}
-				if !IsRetryable(rerr) {
-					return fmt.Errorf("%w; recreate: %w", err, rerr)
-				}
-				if !sleepCtx(ctx, rp.Delay(n)) {
-					return wrapErr(ctx, "send to "+pp.topic, err)
-				}
+		case p.c.unreachable(st.route.connect.key, err):
+			tries++
+			w, giveUp := o.failed(op, err, rp, tries)
+			if giveUp != nil {
+				return giveUp
 			}
+			wait = w
+		case n >= rp.MaxRetries:
+			return err
+		case needsRecreate(err):
+			n++
+			p.log.Info("broker lost the producer; recreating", "partition", pp.topic, "error", err)
+			rerr := pp.renew(ctx, st.gen, "send failed")
+			if rerr == nil {
+				continue
+			}
+			if p.ctx.Err() != nil {
+				return errProducerClosed
+			}
+			if !IsRetryable(rerr) {
+				return fmt.Errorf("%w; recreate: %w", err, rerr)
+			}
+			wait = rp.Delay(n - 1)
 		case IsRetryable(err):
 			p.log.Warn("send failed; retrying", "partition", pp.topic, "attempt", n+1, "error", err)
-			if !sleepCtx(ctx, rp.Delay(n)) {
-				if p.ctx.Err() != nil {
-					return errProducerClosed
-				}
-				return &ctxError{op: "send to " + pp.topic, err: context.Cause(ctx), last: err}
-			}
+			wait = rp.Delay(n)
+			n++
 		default:
 			return err
+		}
+		if !sleepCtx(ctx, wait) {
+			if p.ctx.Err() != nil {
+				return errProducerClosed
+			}
+			return &ctxError{op: op, err: context.Cause(ctx), last: err}
 		}
 	}
 }

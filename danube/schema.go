@@ -279,7 +279,7 @@ type SchemaRegistry struct {
 }
 
 func (r *SchemaRegistry) call(ctx context.Context, op string, fn func(schemapb.SchemaRegistryClient) error) error {
-	return retry(ctx, r.c.cfg.retry, op, func() error {
+	return r.c.retryCall(ctx, r.c.service.key, op, func() error {
 		cc, err := r.c.serviceConn()
 		if err != nil {
 			return err
