@@ -33,6 +33,7 @@ type Broker struct {
 	addrs     []string // listen addresses, the main one first; re-used by Restart
 	serving   sync.WaitGroup
 	closed    bool
+	suspended bool        // not serving between Suspend and Resume
 	stopWatch func() bool // stops the context watch started by Start
 }
 
@@ -160,6 +161,7 @@ func (b *Broker) Restart(ctx context.Context) error {
 	if b.closed {
 		return ErrClosed
 	}
+	b.suspended = false
 	stopErr := b.stopLocked()
 	st, err := openState(b.cfg, b.route, b.policy)
 	if err != nil {
@@ -185,6 +187,54 @@ func (b *Broker) Restart(ctx context.Context) error {
 		b.cfg.Logger.Warn("devbroker restart: closing the previous state", "error", stopErr)
 	}
 	b.cfg.Logger.Info("devbroker restarted", "url", b.url)
+	return nil
+}
+
+// Suspend makes the broker unreachable, as a stopped broker process is: it stops serving on all
+// its addresses (open streams and calls fail with a transport error, new connections are
+// refused) but keeps its state, in memory or on disk, and its timers, until Resume. Calling it on
+// a suspended broker does nothing.
+func (b *Broker) Suspend() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	if b.suspended {
+		return nil
+	}
+	b.suspended = true
+	b.srv.Stop()
+	b.serving.Wait()
+	b.cfg.Logger.Info("devbroker suspended", "url", b.url)
+	return nil
+}
+
+// Resume serves the state of a suspended broker again on the same addresses. Calling it on a
+// broker that is not suspended does nothing.
+func (b *Broker) Resume(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	if !b.suspended {
+		return nil
+	}
+	lns := make([]net.Listener, 0, len(b.addrs))
+	for _, addr := range b.addrs {
+		ln, err := relisten(ctx, addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("devbroker: resume: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	b.suspended = false
+	b.serve(b.st, lns)
+	b.cfg.Logger.Info("devbroker resumed", "url", b.url)
 	return nil
 }
 
