@@ -83,7 +83,9 @@ func newConsumeCmd(c *cli) *cobra.Command {
 		Long: `Consume subscribes to a topic, prints each message and acknowledges it, until
 --count messages were received or SIGINT/SIGTERM. A new subscription starts at
 the latest message: messages published before it existed are not delivered.
-A topic that does not exist yet is waited for until a producer creates it.`,
+A topic that does not exist yet is waited for until a producer creates it.
+A broker that cannot be reached (e.g. restarting) is waited for up to
+--reconnect-timeout; the subscription then resumes where it was.`,
 		Example: `  danube-connect consume -t /default/orders -m audit
   danube-connect consume -s http://broker:6650 -t /default/orders -m audit --sub-type exclusive --count 10 --output json`,
 		Args: exactArgs(0),
@@ -219,6 +221,9 @@ func (f *dlqFlags) each(ctx context.Context, c *cli, cmd *cobra.Command, fn func
 		m, err := cons.Receive(rctx)
 		cancel()
 		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !cons.Reachable() {
+				continue // not idle: the broker is away; Receive fails after --reconnect-timeout
+			}
 			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 				break
 			}

@@ -14,19 +14,25 @@ import (
 
 	"github.com/danube-connect/connect/config"
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/internal/observe"
 )
 
 // brokerFlags are the connection flags of the broker tools.
 type brokerFlags struct {
-	serviceURL string
-	token      string
-	caFile     string
+	serviceURL       string
+	token            string
+	caFile           string
+	reconnectTimeout time.Duration
+	logLevel         string
 }
 
 func (f *brokerFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.serviceURL, "service-addr", "s", "http://127.0.0.1:6650", "broker URL (env "+config.EnvServiceURL+" when not given)")
 	cmd.Flags().StringVar(&f.token, "token", "", "bearer token (env DANUBE_TOKEN when not given)")
 	cmd.Flags().StringVar(&f.caFile, "ca-file", "", "PEM file of trusted CAs for https:// URLs")
+	cmd.Flags().DurationVar(&f.reconnectTimeout, "reconnect-timeout", danube.DefaultReconnectTimeout,
+		"how long to wait for an unreachable broker (e.g. restarting) before failing")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "level of the client's log on stderr (broker lost, back, giving up): debug, info, warn, error")
 }
 
 func (f *brokerFlags) connect(ctx context.Context, c *cli, cmd *cobra.Command) (*danube.Client, error) {
@@ -40,7 +46,13 @@ func (f *brokerFlags) connect(ctx context.Context, c *cli, cmd *cobra.Command) (
 	if token == "" {
 		token = c.getenv("DANUBE_TOKEN")
 	}
-	var opts []danube.ClientOption
+	if f.reconnectTimeout <= 0 {
+		return nil, usagef("--reconnect-timeout %s: want a positive duration", f.reconnectTimeout)
+	}
+	opts := []danube.ClientOption{
+		danube.WithReconnectTimeout(f.reconnectTimeout),
+		danube.WithLogger(observe.NewLogger(c.stderr, "text", levelOf(f.logLevel))),
+	}
 	if token != "" {
 		opts = append(opts, danube.WithToken(token))
 	}
@@ -83,7 +95,9 @@ func newProduceCmd(c *cli) *cobra.Command {
 		Short: "Publish messages to a topic",
 		Long: `Produce publishes messages to a topic of any Danube broker, each confirmed by
 the broker before the next is sent. "{i}" in the message is replaced by the
-0-based sequence number.`,
+0-based sequence number. A broker that cannot be reached (e.g. restarting) is
+waited for up to --reconnect-timeout: a message the broker did not confirm is
+sent again, a confirmed one never is.`,
 		Example: `  danube-connect produce -t /default/orders -m 'order {i}' -c 100
   danube-connect produce -s http://broker:6650 -t /default/orders -f order.json --reliable -a source:cli,env:dev
   danube-connect produce -t /default/events -m '{"id":{i}}' --schema-subject events --schema-type json_schema --schema-file events.json`,
