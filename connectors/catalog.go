@@ -14,6 +14,7 @@ import (
 	"github.com/danube-connect/connect/connectors/generator"
 	"github.com/danube-connect/connect/connectors/mqtt"
 	"github.com/danube-connect/connect/connectors/postgres"
+	"github.com/danube-connect/connect/connectors/webhook"
 )
 
 // Kind says which way a connector moves records.
@@ -132,6 +133,23 @@ func All() []Entry {
 					}
 				}
 				return postgres.New(*cfg, postgres.WithSubscriptions(subs)), nil
+			},
+		},
+		{
+			Name:      "webhook",
+			Kind:      Source,
+			Summary:   "Receives HTTP requests (JSON, NDJSON or raw bodies) on authenticated, rate-limited routes and answers 2xx once the broker stored every record.",
+			NewConfig: func() any { return &webhook.Config{} },
+			NewSource: func(env Env) (connect.Source, []connect.SourceTopic, error) {
+				cfg, err := section[*webhook.Config](env)
+				if err != nil {
+					return nil, nil, err
+				}
+				src, err := webhook.New(*cfg)
+				if err != nil {
+					return nil, nil, err
+				}
+				return src, cfg.Topics(), nil
 			},
 		},
 	}

@@ -1,0 +1,302 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/danube-connect/connect"
+)
+
+// serve handles one request of rt: limits, body, authentication, records,
+// and the answer once the broker confirmed them all.
+func (s *Source) serve(rt *route, w http.ResponseWriter, r *http.Request) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	reqID := newRequestID()
+	w.Header().Set("X-Request-Id", reqID)
+	if r.Method != rt.Method {
+		w.Header().Set("Allow", rt.Method)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s: use %s", r.Method, rt.Path, rt.Method))
+		return
+	}
+	em := s.em.Load()
+	if !s.serving.Load() || em == nil {
+		s.unavailable(w, "the connector is stopping")
+		return
+	}
+	if p := s.brokerErr.Load(); p != nil {
+		s.unavailable(w, "the broker is unreachable")
+		return
+	}
+	now := s.now()
+	client := s.clients.client(r)
+	if rt.limit != nil {
+		if d := reserve(rt.limit, now); d > 0 {
+			tooMany(w, d, "rate limit of "+rt.Path+" exceeded")
+			return
+		}
+	}
+	if rt.clients != nil {
+		if d := rt.clients.reserve(client, now); d > 0 {
+			tooMany(w, d, "rate limit of "+rt.Path+" exceeded for client "+client)
+			return
+		}
+	}
+	format, status, msg := rt.format(r.Header.Get("Content-Type"))
+	if status != 0 {
+		writeError(w, status, msg)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	if err := rt.auth(r, body, now); err != nil {
+		if rt.Auth == "jwt" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	recs, err := rt.records(r, body, format, reqID, client)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.AckTimeout)
+	defer cancel()
+	w8 := newWaiter(len(recs))
+	for i, rec := range recs {
+		if err := em.Emit(ctx, rec, w8.ack); err != nil {
+			w8.abandon(len(recs) - i)
+			switch {
+			case connect.ClassOf(err) == connect.ClassInvalidData:
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("record %d: %v", i, err))
+			case r.Context().Err() != nil:
+			default:
+				s.unavailable(w, "the broker did not take the records in time")
+			}
+			return
+		}
+	}
+	select {
+	case <-w8.done:
+	case <-ctx.Done():
+		if r.Context().Err() == nil {
+			s.unavailable(w, "the broker did not confirm the records in time")
+		}
+		return
+	}
+	if err := w8.failure(); err != nil {
+		s.unavailable(w, "publishing failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"request_id": reqID, "records": len(recs)})
+}
+
+// format picks the body format from the route and the Content-Type; a
+// mismatch is an HTTP status and a message.
+func (rt *route) format(contentType string) (string, int, string) {
+	if rt.Format == "raw" {
+		return "raw", 0, ""
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
+	isNDJSON := mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl" || mt == "application/x-jsonlines"
+	switch {
+	case isJSON && rt.Format != "ndjson":
+		return "json", 0, ""
+	case isNDJSON && rt.Format != "json":
+		return "ndjson", 0, ""
+	case rt.Format == "json":
+		return "", http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %s takes application/json", contentType, rt.Path)
+	case rt.Format == "ndjson":
+		return "", http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %s takes application/x-ndjson", contentType, rt.Path)
+	}
+	return "", http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %s takes application/json or application/x-ndjson", contentType, rt.Path)
+}
+
+// records turns a body into records; an error names what is wrong.
+func (rt *route) records(r *http.Request, body []byte, format, reqID, client string) ([]connect.SourceRecord, error) {
+	var docs [][]byte
+	switch format {
+	case "raw":
+		if len(body) == 0 {
+			return nil, errors.New("empty body")
+		}
+		docs = [][]byte{body}
+	case "json":
+		if !json.Valid(body) {
+			return nil, fmt.Errorf("body is not valid JSON: %v", jsonError(body))
+		}
+		docs = [][]byte{body}
+	default:
+		line := 0
+		for rest := body; len(rest) > 0; {
+			var l []byte
+			l, rest, _ = bytes.Cut(rest, []byte("\n"))
+			line++
+			l = bytes.TrimSpace(l)
+			if len(l) == 0 {
+				continue
+			}
+			if !json.Valid(l) {
+				return nil, fmt.Errorf("line %d is not valid JSON: %v", line, jsonError(l))
+			}
+			docs = append(docs, l)
+		}
+		if len(docs) == 0 {
+			return nil, errors.New("empty body: no NDJSON line")
+		}
+	}
+	attrs := map[string]string{
+		AttrMethod:     r.Method,
+		AttrPath:       rt.Path,
+		AttrRemoteAddr: client,
+		AttrRequestID:  reqID,
+	}
+	for _, h := range rt.headers {
+		if v := r.Header.Get(h); v != "" {
+			attrs[AttrHeader+strings.ToLower(h)] = v
+		}
+	}
+	key := ""
+	if rt.KeyHeader != "" {
+		key = r.Header.Get(rt.KeyHeader)
+	}
+	idem := ""
+	if rt.IdempotencyHeader != "" {
+		idem = r.Header.Get(rt.IdempotencyHeader)
+	}
+	recs := make([]connect.SourceRecord, len(docs))
+	for i, doc := range docs {
+		rec := connect.SourceRecord{Topic: rt.Topic, Payload: doc, Attributes: attrs, Key: key}
+		if rt.KeyField != "" {
+			rec.Key = field(doc, rt.KeyField)
+		}
+		id := idem
+		if rt.IdempotencyField != "" {
+			id = field(doc, rt.IdempotencyField)
+		}
+		switch {
+		case id == "":
+			id = reqID
+			if len(docs) > 1 {
+				id += "#" + strconv.Itoa(i)
+			}
+		case rt.IdempotencyField == "" && len(docs) > 1:
+			id += "#" + strconv.Itoa(i)
+		}
+		recs[i] = rec.WithOffset("", rt.Path+"|"+id)
+	}
+	return recs, nil
+}
+
+// field returns a top-level field of a JSON object as text ("" when absent
+// or not a string or number).
+func field(doc []byte, name string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(doc, &m) != nil {
+		return ""
+	}
+	raw, ok := m[name]
+	if !ok {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+func jsonError(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
+}
+
+// waiter collects the confirmations of one request's records.
+type waiter struct {
+	left atomic.Int64
+	done chan struct{}
+	once sync.Once
+	mu   sync.Mutex
+	err  error
+}
+
+func newWaiter(n int) *waiter {
+	w := &waiter{done: make(chan struct{})}
+	w.left.Store(int64(n))
+	return w
+}
+
+// ack is the Emitter callback: quick, never blocking.
+func (w *waiter) ack(err error) {
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+	if w.left.Add(-1) == 0 {
+		w.once.Do(func() { close(w.done) })
+	}
+}
+
+// abandon accounts for n records that were never emitted.
+func (w *waiter) abandon(n int) {
+	if w.left.Add(-int64(n)) == 0 {
+		w.once.Do(func() { close(w.done) })
+	}
+}
+
+func (w *waiter) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (s *Source) unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", retryAfter(s.cfg.RetryAfter))
+	writeError(w, http.StatusServiceUnavailable, msg)
+}
+
+func tooMany(w http.ResponseWriter, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", retryAfter(wait))
+	writeError(w, http.StatusTooManyRequests, msg)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
