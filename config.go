@@ -41,11 +41,16 @@ type BreakerPolicy struct {
 	Cooldown time.Duration
 }
 
-// BatchPolicy bounds the batches handed to a BatchSink. A batch is flushed
-// when it holds MaxRecords records or MaxBytes payload bytes, or MaxWait
-// after its first record arrived. Sinks without WriteBatch get whatever is
-// already queued, up to MaxRecords, without waiting. Zero fields take their
-// defaults.
+// BatchPolicy bounds the batches handed to a BatchSink. A batch is written
+// when it holds MaxRecords records or MaxBytes payload bytes, MaxWait after
+// its first record arrived, or as soon as the stream has nothing more to
+// give: the topic holds as many unresolved records as the broker lets it
+// have (its window of unacked messages, learned as the most records ever
+// held at once, or MaxInFlight), or no record arrived for 2 ms. So a
+// default Danube broker's window of 10 is drained at once instead of
+// waiting MaxWait for a batch that cannot fill; the bounds are upper
+// bounds. Sinks without WriteBatch get whatever is already queued, up to
+// MaxRecords, without waiting. Zero fields take their defaults.
 type BatchPolicy struct {
 	MaxRecords int           // default 100
 	MaxBytes   int           // default 1 MiB

@@ -132,6 +132,16 @@
 //     the same source partition) are published one after the other while
 //     other keys are pipelined; [OrderPerPartition] keeps the upstream
 //     order of each source partition; [OrderNone] is the fastest.
+//   - Batches never wait for records the broker will not send. A Danube
+//     broker lets a subscription hold only a few unacked messages (10 by
+//     default), so a batch is written when it is full, when
+//     [BatchPolicy].MaxWait is up, or as soon as the stream has nothing
+//     more to give: the topic holds as many unresolved records as it ever
+//     held at once (the broker's window, or MaxInFlight) with nothing
+//     queued, or no record arrived for 2 ms. Each record is acked as soon
+//     as it is resolved, while the next batch is written, so the window
+//     refills at once: the defaults run near the broker's limit whatever
+//     its window.
 //   - One receive path per topic partition: each partition (and key shard,
 //     with Parallelism > 1) has its own worker, so a partition whose records
 //     are backing off does not stop the others. Records with the same

@@ -114,6 +114,7 @@ func testMessages(n int) []*danube.Message {
 func acquire(t *sinkTopic, n int) {
 	for range n {
 		t.slots <- struct{}{}
+		t.held.Add(1)
 	}
 }
 
@@ -180,6 +181,7 @@ func TestLaneOutcomes(t *testing.T) {
 			msgs := testMessages(8)
 			acquire(topic, len(msgs))
 			ok := l.process(msgs)
+			l.stopAcks() // every ack queued has returned
 			if ok == tt.wantFatal {
 				t.Fatalf("process = %v, want %v", ok, !tt.wantFatal)
 			}

@@ -296,6 +296,13 @@ type sinkTopic struct {
 	m     *topicMetrics
 	slots chan struct{}
 	lanes map[laneKey]*lane // owned by the intake goroutine
+
+	// held counts the records received and not yet resolved (a record
+	// whose ack is on the wire is resolved); window is the most ever held
+	// at once, the runtime's estimate of how many unacked records the
+	// broker (or MaxInFlight) lets the topic have.
+	held   atomic.Int64
+	window atomic.Int64
 	rr    uint32
 
 	attemptsMu sync.Mutex
@@ -361,6 +368,9 @@ func (t *sinkTopic) intake() {
 			continue
 		}
 		failures = 0
+		if n := t.held.Add(1); n > t.window.Load() {
+			t.window.Store(n) // only the intake writes window
+		}
 		if t.m.on {
 			t.m.received.Inc()
 			t.m.inflight.Inc()
@@ -373,6 +383,16 @@ func (t *sinkTopic) intake() {
 			return
 		}
 	}
+}
+
+// windowFull reports whether the topic holds as many unresolved records as
+// it ever held at once: the broker's window of unacked messages (10 on a
+// default Danube broker) or MaxInFlight is then reached, and no record
+// will arrive before some are acked, so a lane waiting to fill its batch
+// writes it at once. The estimate only grows; when it is too high (a
+// window shrunk by a broker restart) batchLinger still ends the wait.
+func (t *sinkTopic) windowFull() bool {
+	return t.held.Load() >= t.window.Load()
 }
 
 func (t *sinkTopic) lane(m *danube.Message) *lane {
@@ -396,7 +416,15 @@ func (t *sinkTopic) lane(m *danube.Message) *lane {
 	return l
 }
 
+// release ends a record's stay in the runtime (resolved or left unacked).
 func (t *sinkTopic) release() {
+	t.held.Add(-1)
+	t.releaseSlot()
+}
+
+// releaseSlot frees a record's in-flight slot; held was decremented when
+// the record was resolved.
+func (t *sinkTopic) releaseSlot() {
 	<-t.slots
 	if t.m.on {
 		t.m.inflight.Dec()
@@ -416,11 +444,10 @@ type lane struct {
 	rnd     *rand.Rand
 	timer   *time.Timer
 
-	// ackQ feeds the lane's maxConcurrentAcks ack workers; acks counts the
-	// acks queued or on the wire, which process waits for before it
-	// returns.
+	// ackQ feeds the lane's maxConcurrentAcks ack workers: a record is
+	// acked as soon as it is resolved, while the lane goes on with the
+	// next batch, so the broker's window refills at once.
 	ackQ       chan *danube.Message
-	acks       sync.WaitGroup
 	ackWorkers *sync.WaitGroup // nil until the first ack
 }
 
@@ -510,36 +537,58 @@ func (l *lane) drainQueued() bool {
 	return true
 }
 
-// collect waits for more records until the batch is full or MaxWait has
-// passed since its first record. It returns false when the runtime stops
-// meanwhile (the partial batch is then left unacked).
+// batchLinger is how long a BatchSink's lane waits for the next record
+// before it writes the batch it holds: a stream that gives nothing for this
+// long has nothing more to give for now (MaxWait, when shorter, wins).
+const batchLinger = 2 * time.Millisecond
+
+// collect waits for more records until the batch can be written: it is
+// full; MaxWait has passed since its first record; the topic holds as many
+// unresolved records as the broker lets it have (see [sinkTopic.windowFull])
+// and nothing more is queued; or no record arrived for batchLinger. It
+// returns false when the runtime stops meanwhile (the partial batch is then
+// left unacked).
 func (l *lane) collect(stop <-chan struct{}) bool {
-	wait := l.t.run.r.cfg.Batch.MaxWait
-	if l.timer == nil {
-		l.timer = time.NewTimer(wait)
-	} else {
-		l.timer.Reset(wait)
-	}
-	defer l.timer.Stop()
+	maxWait := l.t.run.r.cfg.Batch.MaxWait
+	deadline := time.Now().Add(maxWait)
 	for !l.batcher.Full() {
 		if l.t.run.stopCtx.Err() != nil {
 			return false
 		}
+		var m *danube.Message
 		select {
-		case m := <-l.in:
-			if !l.batcher.Fits(len(m.Payload)) {
-				if !l.process(l.batcher.Take()) {
-					l.leave(1)
-					return false
-				}
+		case m = <-l.in: // already queued: no timer needed
+		default:
+			if l.t.windowFull() {
+				return true
+			}
+			wait := min(batchLinger, time.Until(deadline))
+			if wait <= 0 {
+				return true
+			}
+			if l.timer == nil {
+				l.timer = time.NewTimer(wait)
+			} else {
 				l.timer.Reset(wait)
 			}
-			l.add(m)
-		case <-l.timer.C:
-			return true
-		case <-stop:
-			return false
+			select {
+			case m = <-l.in:
+				l.timer.Stop()
+			case <-l.timer.C:
+				return true
+			case <-stop:
+				l.timer.Stop()
+				return false
+			}
 		}
+		if !l.batcher.Fits(len(m.Payload)) {
+			if !l.process(l.batcher.Take()) {
+				l.leave(1)
+				return false
+			}
+			deadline = time.Now().Add(maxWait)
+		}
+		l.add(m)
 	}
 	return true
 }
@@ -574,7 +623,6 @@ func (l *lane) process(msgs []*danube.Message) bool {
 	if len(msgs) == 0 {
 		return true
 	}
-	defer l.acks.Wait() // a batch is acked before the next one starts
 	t := l.t
 	run := t.run
 	r := run.r
@@ -925,7 +973,9 @@ func (l *lane) ackAsync(m *danube.Message) {
 			l.ackWorkers.Go(l.ackWorker)
 		}
 	}
-	l.acks.Add(1)
+	// Resolved: no longer held, although the broker counts it against its
+	// window until the ack arrives, so held never exceeds the window.
+	l.t.held.Add(-1)
 	l.ackQ <- m
 }
 
@@ -934,6 +984,7 @@ func (l *lane) stopAcks() {
 	if l.ackWorkers != nil {
 		close(l.ackQ)
 		l.ackWorkers.Wait()
+		l.ackWorkers, l.ackQ = nil, make(chan *danube.Message, maxConcurrentAcks)
 	}
 }
 
@@ -942,8 +993,7 @@ func (l *lane) ackWorker() {
 	ctx := l.t.run.workCtx
 	for m := range l.ackQ {
 		l.t.ack(ctx, m)
-		l.t.release()
-		l.acks.Done()
+		l.t.releaseSlot()
 	}
 }
 

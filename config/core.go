@@ -62,7 +62,7 @@ func (r *Retry) Validate() error {
 // Processing is the Rust SDK's [processing] section plus runtime bounds.
 type Processing struct {
 	BatchSize      int           `config:"batch_size" default:"1000" min:"1" max:"1000000" doc:"Most records per batch handed to a sink (and per poll of a source)."`
-	BatchTimeoutMS int           `config:"batch_timeout_ms" default:"1000" min:"1" doc:"Longest wait in milliseconds for a batch to fill before it is written."`
+	BatchTimeoutMS int           `config:"batch_timeout_ms" default:"1000" min:"1" doc:"Longest wait in milliseconds for a batch to fill; it is written sooner when the stream has nothing more to give (the broker's window of unacked messages is reached, or no record came for 2 ms)."`
 	BatchMaxBytes  int           `config:"batch_max_bytes" default:"1048576" min:"1" doc:"Most payload bytes per batch."`
 	PollIntervalMS int           `config:"poll_interval_ms" default:"100" min:"1" doc:"Pause in milliseconds after a source poll that returned nothing."`
 	MetricsPort    int           `config:"metrics_port" min:"0" max:"65535" doc:"The Rust SDK's key for the port of the HTTP endpoints: they listen on \":<port>\". Set this or observability.http_addr, not both; 0: not set."`

@@ -12,19 +12,27 @@ import (
 
 func newDevbrokerCmd(c *cli) *cobra.Command {
 	var addr, dataDir, sync, certFile, keyFile, jwtSecret, logLevel string
+	var maxUnacked int
 	cmd := &cobra.Command{
 		Use:   "devbroker",
 		Short: "Run a development Danube broker until SIGINT/SIGTERM",
 		Long: `Devbroker runs an embedded, wire-compatible Danube broker for development and
 tests: producers, consumers, subscriptions, reliable topics and the schema
 registry. It prints the URL clients should use and runs until SIGINT or
-SIGTERM. Without --data-dir everything is kept in memory.`,
+SIGTERM. Without --data-dir everything is kept in memory. Like a Danube
+broker with its default settings, it lets a reliable subscription hold 10
+unacknowledged messages; --max-unacked changes that window.`,
 		Example: `  danube-connect devbroker
   danube-connect devbroker --addr 127.0.0.1:6650 --data-dir ./broker-data --sync every
+  danube-connect devbroker --max-unacked 1000
   danube-connect devbroker --tls-cert cert.pem --tls-key key.pem --jwt-secret s3cret`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := devbroker.Config{Addr: addr, DataDir: dataDir, Logger: observe.NewLogger(c.stderr, "text", levelOf(logLevel))}
+			if maxUnacked < 1 || maxUnacked > 10000 {
+				return usagef("--max-unacked %d: want 1..10000", maxUnacked)
+			}
+			cfg := devbroker.Config{Addr: addr, DataDir: dataDir, MaxUnackedMessages: maxUnacked,
+				Logger: observe.NewLogger(c.stderr, "text", levelOf(logLevel))}
 			switch sync {
 			case "batched":
 				cfg.Sync = devbroker.SyncBatched
@@ -68,6 +76,7 @@ SIGTERM. Without --data-dir everything is kept in memory.`,
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "PEM certificate: serve TLS (with --tls-key)")
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "PEM private key of --tls-cert")
 	cmd.Flags().StringVar(&jwtSecret, "jwt-secret", "", "require HS256 JWT bearer tokens signed with this secret")
+	cmd.Flags().IntVar(&maxUnacked, "max-unacked", 10, "unacknowledged messages a reliable subscription may hold (a Danube broker's max_unacked_messages; 1..10000)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }
