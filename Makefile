@@ -3,7 +3,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test deps vet unit fuzz bench generate quickstart
+.PHONY: test deps vet unit fuzz bench bench-report chaos chaos-full generate quickstart
 
 ## test: install missing test dependencies, vet, every test with the race detector, then each fuzz target briefly
 test: deps vet unit fuzz
@@ -21,6 +21,18 @@ unit:
 ## fuzz: run every Fuzz* target for FUZZTIME each (seed corpora also run in `unit`)
 fuzz:
 	./scripts/fuzz-all $(FUZZTIME)
+
+## chaos: kill -9 the sink, the source (3 times each) and the broker while 20k records flow; fails on any loss
+chaos:
+	$(GO) run ./cmd/danube-connect chaos --records 20000 --kills 3 --broker-kills 1
+
+## chaos-full: the same at full scale: 100k records, 10 kills of the sink and of the source, 2 of the broker
+chaos-full:
+	$(GO) run ./cmd/danube-connect chaos --records 100000 --kills 10 --broker-kills 2 --duration 120s
+
+## bench-report: the full bench matrix; writes docs/benchmarks/latest.json and latest.svg
+bench-report:
+	$(GO) run ./cmd/danube-connect bench --full --json docs/benchmarks/latest.json --svg docs/benchmarks/latest.svg
 
 ## bench: run the benchmarks (numbers are reported as ratios against in-run baselines)
 bench:

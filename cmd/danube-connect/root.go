@@ -112,6 +112,8 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`,
 		newDLQCmd(c),
 		newOffsetsCmd(c),
 		newVersionCmd(c),
+		newChaosCmd(c),
+		newBenchCmd(c),
 	)
 	return root
 }
