@@ -5,8 +5,8 @@ FUZZTIME ?= 10s
 
 .PHONY: test deps vet unit fuzz bench bench-report chaos chaos-full generate quickstart
 
-## test: install missing test dependencies, vet, every test with the race detector, then each fuzz target briefly
-test: deps vet unit fuzz
+## test: install missing test dependencies, vet, every test with the race detector, each fuzz target briefly, the kill -9 harness
+test: deps vet unit fuzz chaos
 
 ## deps: install what the tests need and is missing (make, Mosquitto, PostgreSQL, a Python venv with deltalake)
 deps:

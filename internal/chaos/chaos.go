@@ -445,10 +445,7 @@ offsets_dir = %[5]q
 `, url, records, rate, payload, offsets, topic)
 }
 
-// sinkConfig is the file sink of the harness. It keeps the defaults except
-// for a short batch timeout: with the broker's window of 10 unacked
-// messages a batch never fills up to the default batch size, so each batch
-// would wait the whole default timeout.
+// sinkConfig is the file sink of the harness, with default settings.
 func sinkConfig(url, out string, port int) string {
 	return fmt.Sprintf(`# Chaos harness sink: appends every record to one JSON lines file.
 danube_service_url = %[1]q
@@ -457,9 +454,6 @@ connector = "file"
 
 [[topics]]
 topic = %[4]q
-
-[processing]
-batch_timeout_ms = 10
 
 [observability]
 http_addr = "127.0.0.1:%[3]d"
