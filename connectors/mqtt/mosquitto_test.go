@@ -186,3 +186,11 @@ func publish(t testing.TB, c paho.Client, topic string, qos byte, payload []byte
 		t.Fatalf("publish %s: %v", topic, tok.Error())
 	}
 }
+
+func execOutput(name string, args ...string) ([]byte, error) {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		p = "/usr/bin/" + name
+	}
+	return exec.Command(p, args...).CombinedOutput()
+}

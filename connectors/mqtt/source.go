@@ -117,10 +117,9 @@ func (s *Source) Stream(ctx context.Context, em *connect.Emitter) error {
 	q := newAckQueue(s.cfg.ReceiveMaximum)
 	s.queue.Store(q)
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { q.Run(ctx) })
-	defer wg.Wait()
+	defer func() { cancel(); wg.Wait() }()
 	d := &deliverer{s: s, em: em, q: q}
 	if s.cfg.ProtocolVersion == "5" {
 		return s.streamV5(ctx, d)
