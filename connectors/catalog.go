@@ -10,6 +10,7 @@ import (
 
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/config"
+	"github.com/danube-connect/connect/connectors/deltalake"
 	"github.com/danube-connect/connect/connectors/file"
 	"github.com/danube-connect/connect/connectors/generator"
 	"github.com/danube-connect/connect/connectors/mqtt"
@@ -75,6 +76,19 @@ type Finisher interface {
 // new slice.
 func All() []Entry {
 	return []Entry{
+		{
+			Name:      "deltalake",
+			Kind:      Sink,
+			Summary:   "Writes records to Delta Lake tables (local directory or S3), exactly once per partition through Delta txn actions.",
+			NewConfig: func() any { return &deltalake.Config{} },
+			NewSink: func(env Env) (connect.Sink, error) {
+				cfg, err := section[*deltalake.Config](env)
+				if err != nil {
+					return nil, err
+				}
+				return newDeltaLake(*cfg, env.Core)
+			},
+		},
 		{
 			Name:      "file",
 			Kind:      Sink,
@@ -153,6 +167,20 @@ func All() []Entry {
 			},
 		},
 	}
+}
+
+func newDeltaLake(cfg deltalake.Config, core *config.Core) (connect.Sink, error) {
+	opts := deltalake.Options{Subscriptions: map[string]string{}}
+	if core != nil {
+		if cfg.ExactlyOnce && core.Processing.Parallelism > 1 {
+			return nil, connect.Configuration(fmt.Errorf("deltalake: exactly_once needs processing.parallelism = 1 (it is %d): set deltalake.exactly_once = false to write at least once in parallel", core.Processing.Parallelism))
+		}
+		opts.ServiceURL, opts.ClientOptions = core.DanubeServiceURL, core.ClientOptions()
+		for _, t := range core.Topics {
+			opts.Subscriptions[t.Topic] = t.Subscription
+		}
+	}
+	return deltalake.New(cfg, opts), nil
 }
 
 func section[T any](env Env) (T, error) {
