@@ -67,13 +67,13 @@ func TestLocalTableReadByDeltaRS(t *testing.T) {
 		!strings.Contains(be.Failures[0].Err.Error(), `column "qty"`) {
 		t.Fatalf("WriteBatch = %v, want record 4 invalid naming column qty", err)
 	}
-	// Redelivery of the whole batch plus new records: 0..9 are skipped.
-	batch = batch[:0]
-	for i := range 15 {
+	// Redelivery of the whole batch plus new records: 0..9 are skipped,
+	// the poison record is dead-lettered again.
+	for i := 10; i < 15; i++ {
 		batch = append(batch, orderRec(uint64(i), orderJSON(i)))
 	}
-	if err := s.WriteBatch(t.Context(), batch); err != nil {
-		t.Fatal(err)
+	if err := s.WriteBatch(t.Context(), batch); !errors.As(err, &be) || len(be.Failures) != 1 || be.Failures[0].Index != 4 {
+		t.Fatalf("WriteBatch of the redelivered batch = %v, want record 4 invalid again", err)
 	}
 	app := AppID("dl", "dl", ordersTopic)
 	r := readWithDeltaRS(t, dir, nil, app)

@@ -178,29 +178,32 @@ func (s *Sink) write(ctx context.Context, t *table, recs []connect.SinkRecord, i
 		}
 		idOf[j] = k
 	}
-	var committed []int64
-	seen := map[string]int64{}
+	offsets := make([]uint64, len(idx))
+	for j, i := range idx {
+		offsets[j] = recs[i].Offset
+	}
+	var done []bool
+	floors := map[string]int64{}
 	if s.cfg.ExactlyOnce {
-		committed = t.txnVersions(ids)
-		for k, id := range ids {
-			seen[id] = committed[k]
-		}
+		done, floors = t.committedFlags(ids, idOf, offsets)
 	}
 	type group struct {
 		part []string
 		rows []parquet.Row
 	}
 	var groups []*group
-	txns := map[string]int64{}
+	written := map[string][]uint64{}
 	for j, i := range idx {
 		rec := &recs[i]
-		if s.cfg.ExactlyOnce && int64(rec.Offset) <= committed[idOf[j]] {
-			continue // committed before: acked without writing it again
-		}
 		row, part, err := t.enc.row(rec)
 		if err != nil {
+			// Also when below the txn version: a poison record redelivered
+			// after a crash goes to the dead-letter queue again.
 			be.Add(i, err)
 			continue
+		}
+		if done != nil && done[j] {
+			continue // committed before: acked without writing it again
 		}
 		gi := slices.IndexFunc(groups, func(g *group) bool { return slices.Equal(g.part, part) })
 		if gi < 0 {
@@ -210,9 +213,7 @@ func (s *Sink) write(ctx context.Context, t *table, recs []connect.SinkRecord, i
 		groups[gi].rows = append(groups[gi].rows, row)
 		if s.cfg.ExactlyOnce {
 			id := ids[idOf[j]]
-			if cur, ok := txns[id]; !ok || int64(rec.Offset) > cur {
-				txns[id] = int64(rec.Offset)
-			}
+			written[id] = append(written[id], rec.Offset)
 		}
 	}
 	if len(groups) == 0 {
@@ -236,7 +237,7 @@ func (s *Sink) write(ctx context.Context, t *table, recs []connect.SinkRecord, i
 		adds = append(adds, &addAction{Path: uri, PartitionValues: pv, Size: int64(len(data)),
 			ModificationTime: time.Now().UnixMilli(), DataChange: true, Stats: st})
 	}
-	return t.commit(ctx, adds, txns, seen)
+	return t.commit(ctx, adds, written, floors)
 }
 
 func (s *Sink) subscription(topic string) string {

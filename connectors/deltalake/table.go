@@ -28,8 +28,9 @@ type table struct {
 	cpInterval int64
 	log        *slog.Logger
 
-	mu   sync.Mutex // guards snap
+	mu   sync.Mutex // guards snap and txn
 	snap *snapshot
+	txn  txnState
 }
 
 // tableProblem is a Configuration error about a table naming every
@@ -79,6 +80,7 @@ func openTable(ctx context.Context, cfg Table, c *Config, data []Column, log *sl
 	if p := t.check(); len(p) > 0 {
 		return nil, tableProblem(st, p)
 	}
+	t.txn = newTxnState(t.snap.txns)
 	return t, nil
 }
 
@@ -159,58 +161,67 @@ func commitInfo(now int64, op string, params map[string]any) map[string]any {
 	return map[string]any{"timestamp": now, "operation": op, "operationParameters": params, "engineInfo": "danube-connect"}
 }
 
-// txnVersions returns the committed txn version of each app id (-1 when
-// none).
-func (t *table) txnVersions(ids []string) []int64 {
+// committedFlags reports, for each record (app id index, offset), whether
+// it is already committed, and returns the floors it decided on.
+func (t *table) committedFlags(ids []string, idOf []int, offs []uint64) ([]bool, map[string]int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]int64, len(ids))
-	for i, id := range ids {
-		v, ok := t.snap.txns[id]
-		if !ok {
-			v = -1
-		}
-		out[i] = v
+	out := make([]bool, len(offs))
+	for j, off := range offs {
+		out[j] = t.txn.committed(ids[idOf[j]], off)
 	}
-	return out
+	floors := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		floors[id] = t.txn.floorOf(id)
+	}
+	return out, floors
 }
 
-// errTxnMoved is returned by commit when another writer advanced one of the
-// batch's txn versions since the batch was prepared: the caller prepares
-// it again so that nothing is written twice.
-var errTxnMoved = errors.New("deltalake: a txn version moved while the batch was written")
+// errTxnMoved is returned by commit when another writer raised the txn
+// version of one of the batch's app ids since the batch was prepared: the
+// caller prepares it again so that nothing is written twice.
+var errTxnMoved = errors.New("deltalake: another writer committed a txn version of this batch's partitions")
 
-// commit commits adds and txns as the next version. seen are the txn
-// versions the batch was prepared against.
-func (t *table) commit(ctx context.Context, adds []*addAction, txns map[string]int64, seen map[string]int64) error {
+// commit commits adds as the next version with a txn action per app id of
+// offs (the offsets written, by app id) when exactly-once is on. floors
+// are the floors the batch was prepared against.
+func (t *table) commit(ctx context.Context, adds []*addAction, offs map[string][]uint64, floors map[string]int64) error {
 	now := time.Now().UnixMilli()
-	actions := make([]action, 0, 1+len(adds)+len(txns))
-	actions = append(actions, action{CommitInfo: commitInfo(now, "WRITE", map[string]any{"mode": "Append"})})
-	for _, id := range slices.Sorted(maps.Keys(txns)) {
-		actions = append(actions, action{Txn: &txnAction{AppID: id, Version: txns[id], LastUpdated: &now}})
-	}
-	for _, a := range adds {
-		actions = append(actions, action{Add: a})
-	}
-	b, err := encodeCommit(actions)
-	if err != nil {
-		return connect.Fatal(fmt.Errorf("deltalake: encode commit: %w", err))
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for {
-		for id, v := range seen {
-			if cur, ok := t.snap.txns[id]; ok && cur != v {
+		for id, f := range floors {
+			if t.txn.floorOf(id) != f {
 				return errTxnMoved
 			}
 		}
+		actions := make([]action, 0, 1+len(adds)+len(offs))
+		actions = append(actions, action{CommitInfo: commitInfo(now, "WRITE", map[string]any{"mode": "Append"})})
+		for _, id := range slices.Sorted(maps.Keys(offs)) {
+			v, ok := t.snap.txns[id]
+			if !ok {
+				v = -1
+			}
+			v = max(v, int64(slices.Max(offs[id])))
+			actions = append(actions, action{Txn: &txnAction{AppID: id, Version: v, LastUpdated: &now}})
+		}
+		for _, a := range adds {
+			actions = append(actions, action{Add: a})
+		}
+		b, err := encodeCommit(actions)
+		if err != nil {
+			return connect.Fatal(fmt.Errorf("deltalake: encode commit: %w", err))
+		}
 		v := t.snap.version + 1
-		err := t.st.PutIfAbsent(ctx, logDir+"/"+commitName(v), b)
+		err = t.st.PutIfAbsent(ctx, logDir+"/"+commitName(v), b)
 		if err == nil {
 			for i := range actions {
 				t.snap.apply(&actions[i])
 			}
 			t.snap.version = v
+			for id, o := range offs {
+				t.txn.record(id, o)
+			}
 			t.maybeCheckpoint(ctx)
 			return nil
 		}
@@ -218,10 +229,20 @@ func (t *table) commit(ctx context.Context, adds []*addAction, txns map[string]i
 			return fmt.Errorf("deltalake: commit version %d of %s: %w", v, t.st, err)
 		}
 		// Another writer took version v: read what it committed and try
-		// the next version, unless it changed what we rely on.
+		// the next version, unless it changed what we rely on. Our own
+		// commits are applied under mu, so the txn versions that change
+		// here were committed by others.
+		before := maps.Clone(t.snap.txns)
 		if err := t.snap.update(ctx, t.st); err != nil {
 			return fmt.Errorf("deltalake: %w", err)
 		}
+		changed := map[string]int64{}
+		for id, v := range t.snap.txns {
+			if old, ok := before[id]; !ok || old != v {
+				changed[id] = v
+			}
+		}
+		t.txn.raise(changed)
 		if p := t.check(); len(p) > 0 {
 			return connect.Fatal(fmt.Errorf("deltalake: table %s changed under the sink: %s", t.st, strings.Join(p, "; ")))
 		}
