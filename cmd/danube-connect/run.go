@@ -88,7 +88,13 @@ func runConnectors(ctx context.Context, c *cli, f runFlags) error {
 	if f.logLevel != "" {
 		level = config.ParseLevel(f.logLevel)
 	}
-	log := observe.NewLogger(c.stderr, format, level)
+	var status *termOut
+	logOut := c.stderr
+	if isTerminal(c.stderr) {
+		status = &termOut{w: c.stderr}
+		logOut = status
+	}
+	log := observe.NewLogger(logOut, format, level)
 
 	if f.devbroker {
 		b, err := devbroker.Start(ctx, devbroker.Config{DataDir: f.devbrokerData, Logger: log.With("component", "devbroker")})
@@ -137,7 +143,7 @@ func runConnectors(ctx context.Context, c *cli, f runFlags) error {
 		_ = shutdownTracing(sctx)
 	}()
 
-	sup := &supervisor{c: c, log: log, reg: reg, tp: tp, srv: srv, opts: opts, watch: f.watch}
+	sup := &supervisor{c: c, log: log, reg: reg, tp: tp, srv: srv, opts: opts, watch: f.watch, status: status}
 	if f.devbroker && f.devbrokerData == "" {
 		// The broker keeps nothing after this run, so neither do the sources.
 		sup.offsets = &connect.MemoryOffsetStore{}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,10 +59,44 @@ func gatherCounts(reg prometheus.Gatherer) map[string]counts {
 	return out
 }
 
-// statusLoop rewrites a one-line status on w every second while w is a
-// terminal: records in and out, output rate and errors per connector.
-func statusLoop(ctx context.Context, w io.Writer, reg prometheus.Gatherer) {
-	if !isTerminal(w) {
+// termOut is a terminal shared by log lines and a status line: the status
+// line is cleared before any other write, so log lines never end up
+// appended to it, and drawn again at the next tick.
+type termOut struct {
+	mu    sync.Mutex
+	w     io.Writer
+	shown bool
+}
+
+// Write clears the status line, if shown, then writes p.
+func (t *termOut) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.shown {
+		t.shown = false
+		if _, err := io.WriteString(t.w, "\r\033[K"); err != nil {
+			return 0, err
+		}
+	}
+	return t.w.Write(p)
+}
+
+// setStatus replaces the status line with s ("" clears it).
+func (t *termOut) setStatus(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.shown && s == "" {
+		return
+	}
+	fmt.Fprintf(t.w, "\r\033[K%s", s)
+	t.shown = s != ""
+}
+
+// statusLoop rewrites a one-line status on out every second: records in
+// and out, output rate and errors per connector. A nil out (not a
+// terminal) shows nothing.
+func statusLoop(ctx context.Context, out *termOut, reg prometheus.Gatherer) {
+	if out == nil {
 		return
 	}
 	t := time.NewTicker(time.Second)
@@ -71,7 +106,7 @@ func statusLoop(ctx context.Context, w io.Writer, reg prometheus.Gatherer) {
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprint(w, "\r\033[K")
+			out.setStatus("")
 			return
 		case now := <-t.C:
 			cur := gatherCounts(reg)
@@ -83,7 +118,7 @@ func statusLoop(ctx context.Context, w io.Writer, reg prometheus.Gatherer) {
 				parts = append(parts, fmt.Sprintf("%s: %.0f in, %.0f out (%.0f/s), %.0f errors", name, c.in, c.out, rate, c.failed))
 			}
 			prev, last = cur, now
-			fmt.Fprintf(w, "\r\033[K%s", strings.Join(parts, " | "))
+			out.setStatus(strings.Join(parts, " | "))
 		}
 	}
 }
