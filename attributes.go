@@ -3,6 +3,8 @@ package connect
 import (
 	"strconv"
 	"time"
+
+	"github.com/danube-connect/connect/danube"
 )
 
 // Attribute names set by the runtime. Every runtime attribute starts with
@@ -79,6 +81,6 @@ func dlqAttributes(rec *SinkRecord, subscription, connector string, class Class,
 // configured: the logical topic with "-dlq" appended ("/default/orders" →
 // "/default/orders-dlq").
 func DefaultDLQTopic(topic string) string {
-	logical, _ := SplitPartition(topic)
+	logical, _ := danube.SplitPartition(topic)
 	return logical + "-dlq"
 }

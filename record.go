@@ -134,28 +134,6 @@ func Decode[T any](ctx context.Context, rec SinkRecord) (T, error) {
 	return v, InvalidData(err)
 }
 
-// SplitPartition splits a broker topic name into the logical topic and the
-// partition index: "/ns/t-part-3" → ("/ns/t", 3); "/ns/t" → ("/ns/t", -1).
-func SplitPartition(topic string) (logical string, partition int) {
-	i := strings.LastIndex(topic, "-part-")
-	if i < 0 {
-		return topic, -1
-	}
-	digits := topic[i+len("-part-"):]
-	if digits == "" || len(digits) > 9 {
-		return topic, -1
-	}
-	n := 0
-	for j := 0; j < len(digits); j++ {
-		c := digits[j]
-		if c < '0' || c > '9' {
-			return topic, -1
-		}
-		n = n*10 + int(c-'0')
-	}
-	return topic[:i], n
-}
-
 // SourceOffset is the position of a record in the external system. The
 // runtime commits it (to the OffsetStore and the source's Committer) once
 // this record and every record emitted before it on the same Partition have

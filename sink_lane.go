@@ -169,7 +169,7 @@ func (l *lane) collect(stop <-chan struct{}) bool {
 }
 
 func (t *sinkTopic) toRecord(m *danube.Message, rec *SinkRecord) {
-	logical, part := SplitPartition(m.Topic)
+	logical, part := danube.SplitPartition(m.Topic)
 	*rec = SinkRecord{
 		Topic:          logical,
 		Partition:      part,

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/danube"
 )
 
@@ -207,7 +206,7 @@ func (c *Core) Validate() error {
 	}
 	schemas := map[string]int{}
 	for i, s := range c.Schemas {
-		logical, _ := connect.SplitPartition(s.Topic)
+		logical, _ := danube.SplitPartition(s.Topic)
 		if j, dup := schemas[logical]; dup && s.Topic != "" {
 			errs = append(errs, Errorf(fmt.Sprintf("schemas[%d].topic", i), "%q is already listed as schemas[%d]", s.Topic, j))
 		}
@@ -267,12 +266,12 @@ func (c *Core) SchemaFor(topic string) (*Schema, int) {
 // matchTopic returns the index of the first of topics that is topic, by
 // name or by logical name (without a -part-N suffix), or -1.
 func matchTopic(topic string, topics []string) int {
-	logical, _ := connect.SplitPartition(topic)
+	logical, _ := danube.SplitPartition(topic)
 	for i, t := range topics {
 		if t == topic {
 			return i
 		}
-		if l, _ := connect.SplitPartition(t); l == logical {
+		if l, _ := danube.SplitPartition(t); l == logical {
 			return i
 		}
 	}

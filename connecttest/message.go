@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/danube-connect/connect"
+	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/devbroker"
 )
 
@@ -69,7 +70,7 @@ type DeadLetter struct {
 }
 
 func received(m devbroker.Message) Received {
-	logical, part := connect.SplitPartition(m.Topic)
+	logical, part := danube.SplitPartition(m.Topic)
 	return Received{
 		Topic:         logical,
 		Partition:     part,
@@ -107,7 +108,7 @@ func topicMessages(b *devbroker.Broker, topic string) []Received {
 	}
 	prefix := topic + "-part-"
 	for _, name := range b.Topics() {
-		if logical, part := connect.SplitPartition(name); part >= 0 && logical == topic && strings.HasPrefix(name, prefix) {
+		if logical, part := danube.SplitPartition(name); part >= 0 && logical == topic && strings.HasPrefix(name, prefix) {
 			for _, m := range b.Messages(name) {
 				out = append(out, received(m))
 			}
@@ -123,7 +124,7 @@ func deadLetters(b *devbroker.Broker, dlq, topic string) []DeadLetter {
 	var out []DeadLetter
 	for _, m := range b.Messages(dlq) {
 		d := deadLetter(m)
-		if logical, _ := connect.SplitPartition(d.OriginalTopic); logical == topic {
+		if logical, _ := danube.SplitPartition(d.OriginalTopic); logical == topic {
 			out = append(out, d)
 		}
 	}

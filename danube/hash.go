@@ -1,7 +1,5 @@
 package danube
 
-import "strconv"
-
 // FNV-1a 64-bit parameters, as used by both official clients for key routing.
 const (
 	fnvOffset64 = 0xcbf29ce484222325
@@ -22,9 +20,4 @@ func fnv1a64(s string) uint64 {
 // FNV-1a-64(key) mod n, for parity with the Rust and Go clients.
 func keyPartition(key string, n int) int {
 	return int(fnv1a64(key) % uint64(n))
-}
-
-// PartitionTopic returns the name of partition i of topic: "{topic}-part-{i}".
-func PartitionTopic(topic string, i int) string {
-	return topic + "-part-" + strconv.Itoa(i)
 }

@@ -21,7 +21,7 @@ import (
 // messageLine is the JSON form of a received message: the file sink's
 // line format, so one tool reads both.
 func messageLine(m *danube.Message) file.Line {
-	logical, part := connect.SplitPartition(m.Topic)
+	logical, part := danube.SplitPartition(m.Topic)
 	l := file.Line{Topic: logical, Partition: max(part, 0), Offset: m.Offset, Key: m.Key,
 		PublishTime: m.PublishTime.UTC(), Attributes: m.Attributes}
 	switch {
@@ -301,7 +301,7 @@ left unacknowledged and reported.`,
 					fmt.Fprintf(c.stderr, "skipped %s@%d: no %s attribute\n", m.Topic, m.Offset, connect.AttrOriginalTopic)
 					return nil
 				}
-				logical, _ := connect.SplitPartition(orig)
+				logical, _ := danube.SplitPartition(orig)
 				p := producers[logical]
 				if p == nil {
 					var popts []danube.ProducerOption
