@@ -206,8 +206,17 @@ func TestRunSinkBatchesRecordsWithSchema(t *testing.T) {
 	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
-	if !slices.Equal(sink.sizes, []int{10, 10}) {
-		t.Errorf("batch sizes %v, want [10 10]", sink.sizes)
+	// MaxRecords bounds a batch; a batch is written sooner when the
+	// stream has nothing more to give.
+	total := 0
+	for _, n := range sink.sizes {
+		if n < 1 || n > 10 {
+			t.Errorf("batch sizes %v: want 1..10 records each", sink.sizes)
+		}
+		total += n
+	}
+	if total != 20 {
+		t.Errorf("batch sizes %v: want 20 records in all", sink.sizes)
 	}
 	if len(sink.subjects) != 1 || !sink.subjects["orders"] {
 		t.Errorf("records decoded with subjects %v", sink.subjects)

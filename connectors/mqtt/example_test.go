@@ -14,9 +14,10 @@ import (
 
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/config"
-	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/connectors"
 	"github.com/danube-connect/connect/connectors/mqtt"
+	"github.com/danube-connect/connect/connecttest"
+	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/devbroker"
 )
 
@@ -69,7 +70,7 @@ func runDocument(t *testing.T, path string, env []string) (*mqtt.Source, <-chan 
 func logical(b *devbroker.Broker, topic string) []devbroker.Message {
 	var out []devbroker.Message
 	for _, name := range b.Topics() {
-		if l, _ := connect.SplitPartition(name); l == topic {
+		if l, _ := danube.SplitPartition(name); l == topic {
 			out = append(out, b.Messages(name)...)
 		}
 	}
