@@ -13,6 +13,7 @@ import (
 	"github.com/danube-connect/connect/connectors/deltalake"
 	"github.com/danube-connect/connect/connectors/file"
 	"github.com/danube-connect/connect/connectors/generator"
+	"github.com/danube-connect/connect/connectors/httpsink"
 	"github.com/danube-connect/connect/connectors/mqtt"
 	"github.com/danube-connect/connect/connectors/postgres"
 	"github.com/danube-connect/connect/connectors/webhook"
@@ -113,6 +114,19 @@ func All() []Entry {
 					return nil, nil, err
 				}
 				return generator.New(*cfg), cfg.Topics(), nil
+			},
+		},
+		{
+			Name:      "http",
+			Kind:      Sink,
+			Summary:   "Sends each record (or each batch, as a JSON array or NDJSON) to an HTTP endpoint; acks on 2xx, retries 408/429/5xx honouring Retry-After, dead-letters other 4xx.",
+			NewConfig: func() any { return &httpsink.Config{} },
+			NewSink: func(env Env) (connect.Sink, error) {
+				cfg, err := section[*httpsink.Config](env)
+				if err != nil {
+					return nil, err
+				}
+				return httpsink.New(*cfg)
 			},
 		},
 		{
