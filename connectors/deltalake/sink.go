@@ -38,6 +38,10 @@ type Sink struct {
 
 	mu      sync.Mutex // guards lastErr
 	lastErr error
+
+	// afterCommit, when set (tests), runs after each successful commit,
+	// before WriteBatch returns.
+	afterCommit func()
 }
 
 var (
@@ -237,7 +241,13 @@ func (s *Sink) write(ctx context.Context, t *table, recs []connect.SinkRecord, i
 		adds = append(adds, &addAction{Path: uri, PartitionValues: pv, Size: int64(len(data)),
 			ModificationTime: time.Now().UnixMilli(), DataChange: true, Stats: st})
 	}
-	return t.commit(ctx, adds, written, floors)
+	if err := t.commit(ctx, adds, written, floors); err != nil {
+		return err
+	}
+	if s.afterCommit != nil {
+		s.afterCommit()
+	}
+	return nil
 }
 
 func (s *Sink) subscription(topic string) string {
