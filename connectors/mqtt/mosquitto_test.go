@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	pahov5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
@@ -193,4 +194,19 @@ func execOutput(name string, args ...string) ([]byte, error) {
 		p = "/usr/bin/" + name
 	}
 	return exec.Command(p, args...).CombinedOutput()
+}
+
+// v5publisher connects an MQTT 5 client for publishing.
+func v5publisher(t testing.TB, addr string) *pahov5.Client {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pahov5.NewClient(pahov5.ClientConfig{Conn: conn})
+	if _, err := c.Connect(t.Context(), &pahov5.Connect{ClientID: fmt.Sprintf("pub5-%d", time.Now().UnixNano()), CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(&pahov5.Disconnect{}) })
+	return c
 }

@@ -183,6 +183,7 @@ type message struct {
 	v5       *v5props // nil for MQTT 3.1.1
 	ack      func()   // sends PUBACK/PUBREC; nil for QoS 0
 	received int      // packet size estimate for max_packet_size
+	subID    int      // MQTT 5 subscription identifier: route index + 1; 0 unknown
 }
 
 // v5props are the MQTT 5 properties kept as attributes.
@@ -221,7 +222,14 @@ func (d *deliverer) Deliver(ctx context.Context, m message) {
 		skip("mqtt: message larger than max_packet_size dropped", "size", m.received, "max_packet_size", max)
 		return
 	}
-	r, ok := s.route(m.topic)
+	i, ok := s.route(m.topic)
+	if ok && m.subID > 0 && m.subID != i+1 {
+		// The copy an MQTT 5 broker sends for another, overlapping route's
+		// subscription: the first matching route's copy carries it.
+		d.q.Confirm(p, nil)
+		return
+	}
+	r := s.routes[i]
 	if !ok {
 		skip("mqtt: message matches no route (a subscription left in the persistent session?) dropped")
 		return
@@ -243,14 +251,14 @@ func (d *deliverer) Deliver(ctx context.Context, m message) {
 	}
 }
 
-// route returns the first route whose filter matches topic.
-func (s *Source) route(topic string) (Route, bool) {
-	for _, r := range s.routes {
+// route returns the index of the first route whose filter matches topic.
+func (s *Source) route(topic string) (int, bool) {
+	for i, r := range s.routes {
 		if matches(r.From, topic) {
-			return r, true
+			return i, true
 		}
 	}
-	return Route{}, false
+	return 0, false
 }
 
 func attributes(m message) map[string]string {

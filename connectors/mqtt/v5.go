@@ -135,6 +135,9 @@ func v5message(pr paho.PublishReceived) message {
 		m.v5.contentType = props.ContentType
 		m.v5.correlation = props.CorrelationData
 		m.v5.responseTopic = props.ResponseTopic
+		if props.SubscriptionIdentifier != nil {
+			m.subID = *props.SubscriptionIdentifier
+		}
 		for _, u := range props.User {
 			m.v5.user = append(m.v5.user, [2]string{u.Key, u.Value})
 		}
@@ -149,19 +152,23 @@ func v5message(pr paho.PublishReceived) message {
 // subscribeV5 subscribes to every route's filter; a refused filter is an
 // error naming it.
 func (s *Source) subscribeV5(ctx context.Context, cm *autopaho.ConnectionManager) error {
-	sub := &paho.Subscribe{}
-	for _, r := range s.routes {
-		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: r.From, QoS: byte(r.QoS)})
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout())
 	defer cancel()
-	ack, err := cm.Subscribe(ctx, sub)
-	if err != nil {
-		return fmt.Errorf("mqtt: subscribe: %w", err)
-	}
-	for i, code := range ack.Reasons {
-		if code >= 0x80 && i < len(sub.Subscriptions) {
-			return fmt.Errorf("mqtt: the broker refused the subscription to %q (reason 0x%02x)", sub.Subscriptions[i].Topic, code)
+	// One SUBSCRIBE per route, identified by its index + 1: a message
+	// matching overlapping filters arrives once per subscription, and only
+	// the first matching route's copy is kept.
+	for i, r := range s.routes {
+		id := i + 1
+		sub := &paho.Subscribe{
+			Properties:    &paho.SubscribeProperties{SubscriptionIdentifier: &id},
+			Subscriptions: []paho.SubscribeOptions{{Topic: r.From, QoS: byte(r.QoS)}},
+		}
+		ack, err := cm.Subscribe(ctx, sub)
+		if err != nil {
+			return fmt.Errorf("mqtt: subscribe to %q: %w", r.From, err)
+		}
+		if len(ack.Reasons) > 0 && ack.Reasons[0] >= 0x80 {
+			return fmt.Errorf("mqtt: the broker refused the subscription to %q (reason 0x%02x)", r.From, ack.Reasons[0])
 		}
 	}
 	return nil
