@@ -8,9 +8,9 @@ import (
 
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/config"
-	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/connectors/generator"
 	"github.com/danube-connect/connect/connectors/mqtt"
+	"github.com/danube-connect/connect/connecttest"
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 

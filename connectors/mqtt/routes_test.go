@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/connectors/mqtt"
+	"github.com/danube-connect/connect/connecttest"
 	pahov5 "github.com/eclipse/paho.golang/paho"
 )
 
