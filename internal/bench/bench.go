@@ -65,8 +65,12 @@ type Config struct {
 	Sizes      []int    // payload bytes (default: 1024)
 	Topics     []int    // topic counts (default: 1)
 	Kinds      []Kind   // default: all
-	// Records per run, spread over the topics (default 20,000).
+	// Records per run, spread over the topics (default 20,000), at most
+	// MaxBytes of payload.
 	Records int
+	// MaxBytes bounds the payload bytes of one run (default 20 MB): large
+	// payloads run fewer records.
+	MaxBytes int
 	// Warmup records run before the repeats of each cell (default Records/10).
 	Warmup int
 	// Repeats per cell; the report shows medians (default 3).
@@ -121,6 +125,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Records <= 0 {
 		c.Records = 20_000
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 20_000_000
 	}
 	if c.Warmup <= 0 {
 		c.Warmup = max(c.Records/10, 1)
@@ -210,6 +217,7 @@ type Report struct {
 	Host       Host         `json:"host"`
 	ServiceURL string       `json:"service_url,omitempty"`
 	Records    int          `json:"records_per_run"`
+	MaxBytes   int          `json:"max_bytes_per_run"`
 	Repeats    int          `json:"repeats"`
 	MaxTime    string       `json:"max_time_per_run"`
 	Results    []Result     `json:"results"`
@@ -285,41 +293,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Started: time.Now(),
 		Host: Host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(),
 			GoVersion: runtime.Version(), LoadBefore: loadAvg()},
-		ServiceURL: cfg.ServiceURL, Records: cfg.Records, Repeats: cfg.Repeats, MaxTime: cfg.MaxTime.String(),
+		ServiceURL: cfg.ServiceURL, Records: cfg.Records, MaxBytes: cfg.MaxBytes, Repeats: cfg.Repeats, MaxTime: cfg.MaxTime.String(),
 	}
 	cells := cfg.cells()
 	prog := newProgress(cfg.Progress, cfg.Terminal, len(cells))
-	var group *brokerGroup
-	defer func() {
-		if group != nil {
-			group.close()
-		}
-	}()
 	for i, cell := range cells {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
+		// Each cell gets a broker of its own, so that what earlier cells
+		// left in it (an in-memory broker keeps every message) weighs on
+		// neither memory nor speed.
 		url := ""
+		var group *brokerGroup
 		if cell.Kind != Baseline {
-			if group == nil || group.broker != cell.Broker || group.window != cell.Window {
-				if group != nil {
-					group.close()
-				}
-				g, err := startGroup(ctx, cfg, cell.Broker, cell.Window, filepath.Join(dir, fmt.Sprintf("broker-%d", i)))
-				if err != nil {
-					return rep, err
-				}
-				group = g
+			g, err := startGroup(ctx, cfg, cell.Broker, cell.Window, filepath.Join(dir, fmt.Sprintf("broker-%d", i)))
+			if err != nil {
+				return rep, err
 			}
-			url = group.url
+			group, url = g, g.url
 		}
 		res := runCell(ctx, cfg, cell, url, dir, i, prog)
+		if group != nil {
+			group.close()
+		}
 		rep.Results = append(rep.Results, res)
 		prog.done(res)
-	}
-	if group != nil {
-		group.close()
-		group = nil
 	}
 	ratios(rep.Results)
 	if cfg.Exe != "" {
@@ -336,22 +335,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// brokerGroup is the broker the cells of one (broker, window) share.
+// brokerGroup is the broker of a cell.
 type brokerGroup struct {
-	broker string
-	window int
-	url    string
-	b      *devbroker.Broker // nil for External
+	url     string
+	dataDir string
+	b       *devbroker.Broker // nil for External
 }
 
 func startGroup(ctx context.Context, cfg Config, broker string, window int, dataDir string) (*brokerGroup, error) {
-	g := &brokerGroup{broker: broker, window: window, url: cfg.ServiceURL}
+	g := &brokerGroup{url: cfg.ServiceURL}
 	if broker == External {
 		return g, nil
 	}
 	bc := devbroker.Config{MaxUnackedMessages: window}
 	if broker == Durable {
-		bc.DataDir = dataDir
+		bc.DataDir, g.dataDir = dataDir, dataDir
 	}
 	b, err := devbroker.Start(ctx, bc)
 	if err != nil {
@@ -365,11 +363,15 @@ func (g *brokerGroup) close() {
 	if g.b != nil {
 		g.b.Close()
 	}
+	if g.dataDir != "" {
+		os.RemoveAll(g.dataDir)
+	}
 }
 
 // runCell runs the warm-up and the repeats of one cell.
 func runCell(ctx context.Context, cfg Config, cell Cell, url, dir string, i int, prog *progress) Result {
 	res := Result{Cell: cell}
+	records := max(min(cfg.Records, cfg.MaxBytes/cell.Size), 1)
 	run := func(records int, name string) (Sample, error) {
 		p := params{url: url, records: records, size: cell.Size, topics: cell.Topics, maxTime: cfg.MaxTime,
 			prefix: fmt.Sprintf("bench-%d-%s", i, name), dir: filepath.Join(dir, fmt.Sprintf("run-%d-%s", i, name))}
@@ -388,14 +390,14 @@ func runCell(ctx context.Context, cfg Config, cell Cell, url, dir string, i int,
 		return runEndToEnd(ctx, p)
 	}
 	prog.step(cell, "warm-up")
-	if _, err := run(cfg.Warmup, "w"); err != nil {
+	if _, err := run(max(min(cfg.Warmup, records/10), 1), "w"); err != nil {
 		res.Error = err.Error()
 		return res
 	}
 	var samples []Sample
 	for r := range cfg.Repeats {
 		prog.step(cell, fmt.Sprintf("run %d/%d", r+1, cfg.Repeats))
-		s, err := run(cfg.Records, fmt.Sprint(r))
+		s, err := run(records, fmt.Sprint(r))
 		if err != nil {
 			res.Error = err.Error()
 			break

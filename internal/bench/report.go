@@ -13,14 +13,14 @@ import (
 // the processes' RSS.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "kind\tbroker\twindow\tpayload\ttopics\tmsg/s\tMB/s\tp50 ms\tp99 ms\tallocs/rec\tCPU s/M\tpeak RSS MB\truntime/raw\traw/baseline\t")
+	fmt.Fprintln(tw, "kind\tbroker\twindow\tpayload\ttopics\trecords\tmsg/s\tMB/s\tp50 ms\tp99 ms\tallocs/rec\tCPU s/M\tpeak RSS MB\truntime/raw\traw/baseline\t")
 	for _, res := range r.Results {
 		if res.Error != "" {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\terror: %s\t\n", res.Kind, dash(res.Broker), window(res.Window), res.Size, res.Topics, oneLine(res.Error))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t%.1f\t%s\t%s\t%.1f\t%.1f\t%.0f\t%s\t%s\t\n",
-			res.Kind, dash(res.Broker), window(res.Window), res.Size, res.Topics,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.0f\t%.1f\t%s\t%s\t%.1f\t%.1f\t%.0f\t%s\t%s\t\n",
+			res.Kind, dash(res.Broker), window(res.Window), res.Size, res.Topics, res.Records,
 			res.MsgPerSec, res.MBPerSec, ms(res.LatencyP50Ms), ms(res.LatencyP99Ms),
 			res.AllocsPerRecord, res.CPUSecPerM, res.PeakRSSMB, ratio(res.RuntimeOverRaw), ratio(res.RawOverBaseline))
 	}
@@ -38,8 +38,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "\nmedians of %d runs of up to %d records (or %s); CPU, allocations and RSS are the bench process's (client and in-process broker); load average %s → %s\n",
-		r.Repeats, r.Records, r.MaxTime, dash(r.Host.LoadBefore), dash(r.Host.LoadAfter))
+	_, err := fmt.Fprintf(w, "\nmedians of %d runs, each of up to %d records and %d MB of payload, counted for at most %s; CPU, allocations and RSS are the bench process's (client and in-process broker); load average %s → %s\n",
+		r.Repeats, r.Records, r.MaxBytes/1_000_000, r.MaxTime, dash(r.Host.LoadBefore), dash(r.Host.LoadAfter))
 	return err
 }
 
