@@ -154,7 +154,7 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	var bad []string
 	for _, b := range c.Brokers {
-		if b != Memory && b != Durable {
+		if b != Memory && b != Durable && (b != External || c.ServiceURL == "") {
 			bad = append(bad, fmt.Sprintf("broker %q: want memory or durable", b))
 		}
 	}
@@ -163,7 +163,11 @@ func (c Config) Validate() error {
 			bad = append(bad, fmt.Sprintf("kind %q: want one of %v", k, AllKinds))
 		}
 	}
-	for _, n := range slices.Concat(c.Windows, c.Sizes, c.Topics) {
+	windows := c.Windows
+	if c.ServiceURL != "" {
+		windows = nil // the broker's own
+	}
+	for _, n := range slices.Concat(windows, c.Sizes, c.Topics) {
 		if n <= 0 {
 			bad = append(bad, fmt.Sprintf("%d: windows, sizes and topic counts must be positive", n))
 		}

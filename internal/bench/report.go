@@ -38,8 +38,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "\nmedians of %d runs, each of up to %d records and %d MB of payload, counted for at most %s; CPU, allocations and RSS are the bench process's (client and in-process broker); load average %s → %s\n",
-		r.Repeats, r.Records, r.MaxBytes/1_000_000, r.MaxTime, dash(r.Host.LoadBefore), dash(r.Host.LoadAfter))
+	whose := "client and in-process broker"
+	if r.ServiceURL != "" {
+		whose = "client only"
+	}
+	_, err := fmt.Fprintf(w, "\nmedians of %d runs, each of up to %d records and %d MB of payload, counted for at most %s; CPU, allocations and RSS are the bench process's (%s); load average %s → %s\n",
+		r.Repeats, r.Records, r.MaxBytes/1_000_000, r.MaxTime, whose, dash(r.Host.LoadBefore), dash(r.Host.LoadAfter))
 	return err
 }
 
