@@ -180,6 +180,7 @@ func (run *sinkRun) dlqProducer(ctx context.Context, topic string) (producerAPI,
 	if err != nil {
 		return nil, fmt.Errorf("create dead-letter producer on %s: %w", topic, err)
 	}
+	createDLQSubscription(ctx, run.client, topic, run.r.log)
 	run.dlqs[topic] = p
 	return p, nil
 }

@@ -614,6 +614,8 @@ func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec Source
 			t.dlq, err = run.client.NewProducer(ctx, t.cfg.DLQTopic, danube.WithProducerName(r.cfg.Name+"-dlq"), danube.WithReliable())
 			if err != nil {
 				t.dlq = nil
+			} else {
+				createDLQSubscription(ctx, run.client, t.cfg.DLQTopic, r.log)
 			}
 		}
 		p := t.dlq

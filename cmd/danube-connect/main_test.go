@@ -546,7 +546,7 @@ func TestDLQInspectAndRedrive(t *testing.T) {
 		}
 	}
 	r := runCLI(t, ctx, env, "dlq", "inspect", "-t", "/default/orders-dlq", "--count", "2")
-	if r.code != 0 || strings.Count(r.stdout.String(), "reason: boom") != 2 || !strings.Contains(r.stdout.String(), "class invalid_data") {
+	if r.code != 0 || strings.Count(r.stdout.String(), "reason:       boom") != 2 || !strings.Contains(r.stdout.String(), "class:        invalid_data") {
 		t.Fatalf("inspect %d:\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	r = runCLI(t, ctx, env, "dlq", "redrive", "-t", "/default/orders-dlq", "--count", "2")
@@ -561,7 +561,7 @@ func TestDLQInspectAndRedrive(t *testing.T) {
 			t.Fatal(err)
 		}
 		if string(m.Payload) != "bad "+strconv.Itoa(i) || m.Key != "k" || m.Attributes["app"] != "a" ||
-			m.Attributes["x-record-id"] == "" || m.Attributes["x-failure-reason"] != "" {
+			m.Attributes["x-record-id"] == "" || m.Attributes["x-failure-reason"] != "" || m.Attributes["x-redrive-count"] != "1" {
 			t.Fatalf("redriven message %d: %+v", i, m)
 		}
 		_ = target.Ack(ctx, m)
