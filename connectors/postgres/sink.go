@@ -130,7 +130,7 @@ func (s *Sink) Open(ctx context.Context, env connect.SinkEnv) error {
 		}
 		s.tables[tc.Topic] = t
 	}
-	env.Logger.Info("postgres sink ready", "host", pc.ConnConfig.Host, "database", pc.ConnConfig.Database,
+	s.log.Info("postgres sink ready", "host", pc.ConnConfig.Host, "database", pc.ConnConfig.Database,
 		"tables", len(s.tables), "exactly_once", s.cfg.ExactlyOnce)
 	return nil
 }

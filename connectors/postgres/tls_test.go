@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/danube-connect/connect"
-	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/connectors/postgres"
+	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/internal/pgtest"
 )
 
