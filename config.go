@@ -159,7 +159,7 @@ type SinkConfig struct {
 	// Batch bounds batches.
 	Batch BatchPolicy
 	// MaxInFlight bounds the records received and not yet acked, nacked or
-	// dead-lettered, per topic (default 1000).
+	// dead-lettered, per topic partition (default 1000).
 	MaxInFlight int
 	// Parallelism is the number of workers per topic partition (default 1).
 	// Records are routed to a worker by a hash of their routing key, so the

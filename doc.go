@@ -123,8 +123,10 @@
 //     source's [Committer]) only when every record up to it on its source
 //     partition has been confirmed by the broker.
 //   - Every queue is bounded. The sink runtime holds at most
-//     SinkConfig.MaxInFlight unresolved records per topic and stops
-//     receiving when it is reached or the circuit breaker is open; the
+//     SinkConfig.MaxInFlight unresolved records per topic partition and
+//     stops receiving that partition when it is reached or its lane's
+//     queue is full, and every partition while the circuit breaker is
+//     open; the
 //     source runtime blocks Poll and Emit at SourceConfig.MaxInFlight
 //     unconfirmed records.
 //   - Source records keep their order on the broker per [Ordering]: by
@@ -142,10 +144,13 @@
 //     as it is resolved, while the next batch is written, so the window
 //     refills at once: the defaults run near the broker's limit whatever
 //     its window.
-//   - One receive path per topic partition: each partition (and key shard,
-//     with Parallelism > 1) has its own worker, so a partition whose records
-//     are backing off does not stop the others. Records with the same
-//     routing key on one partition are written in order.
+//   - One receive path per topic partition: each partition has its own
+//     consumer, in-flight bound and intake, and each partition (and key
+//     shard, with Parallelism > 1) its own worker, so a partition whose
+//     records are backing off or slow, with any backlog, does not stop the
+//     others: backpressure reaches only its own stream, where the broker's
+//     window holds the rest. Records with the same routing key on one
+//     partition are written in order.
 //
 // # Shutdown
 //

@@ -80,7 +80,7 @@ func (p *fakeProducer) SendAsync(ctx context.Context, m *danube.OutgoingMessage,
 func (p *fakeProducer) Flush(context.Context) error { return nil }
 func (p *fakeProducer) Close() error                { return nil }
 
-func newTestSink(tb testing.TB, sink Sink, cfg SinkConfig, opts ...Option) (*sinkRun, *sinkTopic, *fakeConsumer, *fakeProducer) {
+func newTestSink(tb testing.TB, sink Sink, cfg SinkConfig, opts ...Option) (*sinkRun, *sinkPart, *fakeConsumer, *fakeProducer) {
 	tb.Helper()
 	cfg.Name = "test"
 	cfg.ServiceURL = "http://127.0.0.1:1"
@@ -98,7 +98,7 @@ func newTestSink(tb testing.TB, sink Sink, cfg SinkConfig, opts ...Option) (*sin
 	cons := &fakeConsumer{}
 	dlq := &fakeProducer{keep: true}
 	run.dlqs[r.cfg.Topics[0].DLQTopic] = dlq
-	return run, run.newTopic(r.cfg.Topics[0], cons), cons, dlq
+	return run, run.newTopic(r.cfg.Topics[0]).addPart("/default/t-part-1", cons), cons, dlq
 }
 
 func testMessages(n int) []*danube.Message {
@@ -111,7 +111,7 @@ func testMessages(n int) []*danube.Message {
 }
 
 // acquire takes the in-flight slots the intake would have taken.
-func acquire(t *sinkTopic, n int) {
+func acquire(t *sinkPart, n int) {
 	for range n {
 		t.slots <- struct{}{}
 		t.held.Add(1)
@@ -176,7 +176,7 @@ func TestLaneOutcomes(t *testing.T) {
 				Breaker: BreakerPolicy{FailureThreshold: -1},
 				Batch:   BatchPolicy{MaxRecords: 8},
 			})
-			l := topic.newLane("/default/t-part-1")
+			l := topic.newLane()
 			defer l.stopAcks()
 			msgs := testMessages(8)
 			acquire(topic, len(msgs))
@@ -213,7 +213,7 @@ func TestRedeliveryAttemptsThenDeadLetter(t *testing.T) {
 		Breaker: BreakerPolicy{FailureThreshold: -1},
 		Topics:  []SinkTopic{{Topic: "/default/t", MaxRedeliveries: 2}},
 	})
-	l := topic.newLane("/default/t-part-1")
+	l := topic.newLane()
 	defer l.stopAcks()
 	msgs := testMessages(1)
 	for delivery := 1; delivery <= 3; delivery++ {
@@ -233,7 +233,7 @@ func TestRedeliveryAttemptsThenDeadLetter(t *testing.T) {
 // and ack dispatch — with a no-op sink and an in-memory consumer.
 func BenchmarkSinkHotPath(b *testing.B) {
 	_, topic, _, _ := newTestSink(b, SinkFunc(func(context.Context, SinkRecord) error { return nil }), SinkConfig{})
-	l := topic.newLane("/default/t-part-1")
+	l := topic.newLane()
 	defer l.stopAcks()
 	msgs := testMessages(100)
 	b.ReportAllocs()

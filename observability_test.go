@@ -19,10 +19,10 @@ func TestSinkMetrics(t *testing.T) {
 		}
 		return nil
 	}), SinkConfig{}, WithMetrics(reg))
-	l := topic.newLane("/default/t-part-1")
+	l := topic.newLane()
 	msgs := testMessages(4)
 	acquire(topic, len(msgs))
-	topic.m.received.Add(4)
+	topic.t.m.received.Add(4)
 	l.process(msgs)
 
 	families, err := reg.Gather()
@@ -88,7 +88,7 @@ func TestSinkTracingExtractsParent(t *testing.T) {
 	parent.End()
 
 	_, topic, _, _ := newTestSink(t, SinkFunc(func(context.Context, SinkRecord) error { return nil }), SinkConfig{}, WithTracerProvider(tp))
-	l := topic.newLane("/default/t-part-1")
+	l := topic.newLane()
 	msgs := testMessages(1)
 	msgs[0].Attributes = attrs
 	acquire(topic, 1)

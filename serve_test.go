@@ -82,6 +82,12 @@ type serveTest struct {
 }
 
 func startServe(t *testing.T, sink Sink, cfg SinkConfig, cons consumerAPI) *serveTest {
+	return startServeParts(t, sink, cfg, cons)
+}
+
+// startServeParts runs the serve loop with one receive path per consumer,
+// as the runtime has one per topic partition.
+func startServeParts(t *testing.T, sink Sink, cfg SinkConfig, conss ...consumerAPI) *serveTest {
 	t.Helper()
 	cfg.Name = "test"
 	cfg.ServiceURL = "http://127.0.0.1:1"
@@ -98,7 +104,11 @@ func startServe(t *testing.T, sink Sink, cfg SinkConfig, cons consumerAPI) *serv
 	var cancelWork context.CancelFunc
 	run.workCtx, cancelWork = context.WithCancel(context.Background())
 	run.dlqs[r.cfg.Topics[0].DLQTopic] = &fakeProducer{keep: true}
-	run.topics = []*sinkTopic{run.newTopic(r.cfg.Topics[0], cons)}
+	t0 := run.newTopic(r.cfg.Topics[0])
+	for _, c := range conss {
+		t0.addPart(r.cfg.Topics[0].Topic, c)
+	}
+	run.topics = []*sinkTopic{t0}
 	st := &serveTest{run: run, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(st.done)
@@ -135,22 +145,30 @@ func partitionMessages(partition, n, keys int) []*danube.Message {
 }
 
 func TestServeSlowPartitionDoesNotStallOthers(t *testing.T) {
-	msgs := append(partitionMessages(0, 1, 1), partitionMessages(1, 20, 1)...)
-	cons := newStreamConsumer(msgs)
+	// Hundreds of records queued on partition 0, more than its lane's
+	// queue holds, while it backs off: the other partitions keep flowing.
+	slow := newStreamConsumer(partitionMessages(0, 500, 1))
+	fast1 := newStreamConsumer(partitionMessages(1, 200, 1))
+	fast2 := newStreamConsumer(partitionMessages(2, 200, 1))
 	sink := SinkFunc(func(_ context.Context, r SinkRecord) error {
 		if r.Partition == 0 {
 			return Retryable(errors.New("row locked"))
 		}
 		return nil
 	})
-	st := startServe(t, sink, SinkConfig{
+	st := startServeParts(t, sink, SinkConfig{
 		Retry:   RetryPolicy{MaxRetries: 3, Initial: time.Hour, Max: time.Hour}, // partition 0 backs off for an hour
 		Breaker: BreakerPolicy{FailureThreshold: -1},
-	}, cons)
-	waitFor(t, "partition 1 flowing while partition 0 backs off", func() bool { return cons.ackCount("/default/t-part-1") == 20 })
+	}, slow, fast1, fast2)
+	waitFor(t, "partitions 1 and 2 flowing while partition 0 backs off", func() bool {
+		return fast1.ackCount("/default/t-part-1") == 200 && fast2.ackCount("/default/t-part-2") == 200
+	})
+	if n := slow.received.Load(); n < 100 {
+		t.Fatalf("only %d records of partition 0 received: its backlog was not queued", n)
+	}
 	st.stop()
-	if n := cons.ackCount("/default/t-part-0"); n != 0 {
-		t.Fatalf("the backing-off record was acked (%d)", n)
+	if n := slow.ackCount("/default/t-part-0"); n != 0 {
+		t.Fatalf("%d backing-off records were acked", n)
 	}
 }
 

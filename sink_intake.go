@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,17 +19,18 @@ type consumerAPI interface {
 	Nack(ctx context.Context, m *danube.Message, delay time.Duration, reason string) error
 }
 
-// subscribe creates the topic's consumer. A topic that does not exist yet
+// subscribe creates one consumer per partition of the topic (one for a
+// topic that is not partitioned), so that each partition has its own
+// receive path and flow control. A topic that does not exist yet
 // (consumers never create topics) or an unreachable broker is waited for,
 // with the retry policy's backoff, until ctx ends; other errors (e.g. an
 // Exclusive subscription held by another consumer) are returned.
-func (r *SinkRuntime) subscribe(ctx context.Context, c *danube.Client, tc SinkTopic) (*danube.Consumer, error) {
-	rnd := rand.New(rand.NewPCG(rand.Uint64(), 5))
+func (r *SinkRuntime) subscribe(ctx context.Context, c *danube.Client, tc SinkTopic) ([]*danube.Consumer, error) {
+	rnd := newRand()
 	for attempt := 1; ; attempt++ {
-		cons, err := c.NewConsumer(ctx, tc.Topic, tc.Subscription,
-			danube.WithConsumerName(r.cfg.Name), danube.WithSubscriptionType(tc.SubscriptionType))
+		conss, err := r.subscribeOnce(ctx, c, tc)
 		if err == nil {
-			return cons, nil
+			return conss, nil
 		}
 		if ctx.Err() != nil || !(errors.Is(err, danube.ErrNotFound) || danube.IsRetryable(err)) {
 			return nil, err
@@ -44,33 +44,59 @@ func (r *SinkRuntime) subscribe(ctx context.Context, c *danube.Client, tc SinkTo
 	}
 }
 
-// sinkTopic is the per-topic state: one consumer, its in-flight slots and
-// the lanes (one per partition and key shard).
+func (r *SinkRuntime) subscribeOnce(ctx context.Context, c *danube.Client, tc SinkTopic) ([]*danube.Consumer, error) {
+	parts, err := c.Partitions(ctx, tc.Topic)
+	if err != nil {
+		return nil, err
+	}
+	conss := make([]*danube.Consumer, 0, len(parts))
+	for _, p := range parts {
+		cons, err := c.NewConsumer(ctx, p, tc.Subscription,
+			danube.WithConsumerName(r.cfg.Name), danube.WithSubscriptionType(tc.SubscriptionType))
+		if err != nil {
+			for _, c := range conss {
+				_ = c.Close()
+			}
+			return nil, err
+		}
+		conss = append(conss, cons)
+	}
+	return conss, nil
+}
+
+// sinkTopic is the per-topic state shared by its partitions: decoder,
+// metrics and the redeliveries seen of nacked records.
 type sinkTopic struct {
 	run   *sinkRun
 	cfg   SinkTopic
 	dec   Decoder // nil: payloads pass through
-	cons  consumerAPI
 	m     *topicMetrics
-	slots chan struct{}
-	lanes map[laneKey]*lane // owned by the intake goroutine
-
-	// held counts the records received and not yet resolved (a record
-	// whose ack is on the wire is resolved); window is the most ever held
-	// at once, the runtime's estimate of how many unacked records the
-	// broker (or MaxInFlight) lets the topic have.
-	held   atomic.Int64
-	window atomic.Int64
-	rr     uint32
+	parts []*sinkPart
 
 	attemptsMu sync.Mutex
 	attempts   map[msgKey]int // deliveries seen of nacked messages
 	nAttempts  atomic.Int32
 }
 
-type laneKey struct {
-	topic string
-	shard int
+// sinkPart is the receive path of one topic partition: its consumer, its
+// in-flight slots and its lanes (one per key shard). Partitions share
+// nothing that can block, so one that is backing off, slow or full never
+// stops another: its intake stops receiving, and the broker's window of
+// that partition holds the rest.
+type sinkPart struct {
+	t     *sinkTopic
+	name  string
+	cons  consumerAPI
+	slots chan struct{}
+	lanes map[int]*lane // by shard; owned by the intake goroutine
+	rr    uint32
+
+	// held counts the records received and not yet resolved (a record
+	// whose ack is on the wire is resolved); window is the most ever held
+	// at once, the runtime's estimate of how many unacked records the
+	// broker (or MaxInFlight) lets the partition have.
+	held   atomic.Int64
+	window atomic.Int64
 }
 
 type msgKey struct {
@@ -80,111 +106,123 @@ type msgKey struct {
 
 const maxTrackedAttempts = 100_000
 
-func (run *sinkRun) newTopic(tc SinkTopic, cons consumerAPI) *sinkTopic {
+func (run *sinkRun) newTopic(tc SinkTopic) *sinkTopic {
 	return &sinkTopic{
 		run:      run,
 		cfg:      tc,
 		dec:      sinkDecoder(run.client, tc),
-		cons:     cons,
 		m:        run.r.metrics.forTopic(run.r.cfg.Name, tc.Topic),
-		slots:    make(chan struct{}, run.r.cfg.MaxInFlight),
-		lanes:    map[laneKey]*lane{},
 		attempts: map[msgKey]int{},
 	}
 }
 
-// intake receives messages and routes them to lanes. It stops pulling while
-// the circuit breaker is open or MaxInFlight records are unresolved.
-func (t *sinkTopic) intake() {
+// addPart adds the receive path of partition name, read from cons.
+func (t *sinkTopic) addPart(name string, cons consumerAPI) *sinkPart {
+	p := &sinkPart{
+		t:     t,
+		name:  name,
+		cons:  cons,
+		slots: make(chan struct{}, t.run.r.cfg.MaxInFlight),
+		lanes: map[int]*lane{},
+	}
+	t.parts = append(t.parts, p)
+	return p
+}
+
+// intake receives the partition's messages and routes them to its lanes.
+// It stops pulling while the circuit breaker is open, MaxInFlight records
+// of the partition are unresolved, or the lane of the next record is full.
+func (p *sinkPart) intake() {
+	t := p.t
 	run, r := t.run, t.run.r
 	ctx := run.stopCtx
 	failures := 0
+	rnd := newRand()
 	for {
 		if err := r.breaker.WaitReady(ctx); err != nil {
 			return
 		}
 		select {
-		case t.slots <- struct{}{}:
+		case p.slots <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
-		m, err := t.cons.Receive(ctx)
+		m, err := p.cons.Receive(ctx)
 		if err != nil {
-			<-t.slots
+			<-p.slots
 			if ctx.Err() != nil {
 				return
 			}
 			failures++
 			if errors.Is(err, danube.ErrClosed) || (failures > r.cfg.Retry.retries() && !danube.IsRetryable(err)) {
-				run.fail(Fatal(fmt.Errorf("receive from %s: %w", t.cfg.Topic, err)))
+				run.fail(Fatal(fmt.Errorf("receive from %s: %w", p.name, err)))
 				return
 			}
-			r.log.Warn("receive failed, retrying", "topic", t.cfg.Topic, "err", err, "attempt", failures)
-			if !sleepCtx(ctx, r.cfg.Retry.delay(min(failures, 30), rand.New(rand.NewPCG(uint64(failures), 7)))) {
+			r.log.Warn("receive failed, retrying", "topic", p.name, "err", err, "attempt", failures)
+			if !sleepCtx(ctx, r.cfg.Retry.delay(min(failures, 30), rnd)) {
 				return
 			}
 			continue
 		}
 		failures = 0
-		if n := t.held.Add(1); n > t.window.Load() {
-			t.window.Store(n) // only the intake writes window
+		if n := p.held.Add(1); n > p.window.Load() {
+			p.window.Store(n) // only the intake writes window
 		}
 		if t.m.on {
 			t.m.received.Inc()
 			t.m.inflight.Inc()
 		}
-		l := t.lane(m)
+		l := p.lane(m)
 		select {
 		case l.in <- m:
 		case <-ctx.Done():
-			t.release()
+			p.release()
 			return
 		}
 	}
 }
 
-// windowFull reports whether the topic holds as many unresolved records as
-// it ever held at once: the broker's window of unacked messages (10 on a
-// default Danube broker) or MaxInFlight is then reached, and no record
-// will arrive before some are acked, so a lane waiting to fill its batch
-// writes it at once. The estimate only grows; when it is too high (a
+// windowFull reports whether the partition holds as many unresolved
+// records as it ever held at once: the broker's window of unacked messages
+// (10 on a default Danube broker) or MaxInFlight is then reached, and no
+// record will arrive before some are acked, so a lane waiting to fill its
+// batch writes it at once. The estimate only grows; when it is too high (a
 // window shrunk by a broker restart) batchLinger still ends the wait.
-func (t *sinkTopic) windowFull() bool {
-	return t.held.Load() >= t.window.Load()
+func (p *sinkPart) windowFull() bool {
+	return p.held.Load() >= p.window.Load()
 }
 
-func (t *sinkTopic) lane(m *danube.Message) *lane {
-	r := t.run.r
+func (p *sinkPart) lane(m *danube.Message) *lane {
+	r := p.t.run.r
 	shard := 0
-	if p := r.cfg.Parallelism; p > 1 {
+	if n := r.cfg.Parallelism; n > 1 {
 		if m.Key != "" {
-			shard = int(maphash.String(r.seed, m.Key) % uint64(p))
+			shard = int(maphash.String(r.seed, m.Key) % uint64(n))
 		} else {
-			t.rr++
-			shard = int(t.rr % uint32(p))
+			p.rr++
+			shard = int(p.rr % uint32(n))
 		}
 	}
-	k := laneKey{topic: m.Topic, shard: shard}
-	l := t.lanes[k]
+	l := p.lanes[shard]
 	if l == nil {
-		l = t.newLane(m.Topic)
-		t.lanes[k] = l
-		t.run.wg.Go(l.loop)
+		l = p.newLane()
+		p.lanes[shard] = l
+		p.t.run.wg.Go(l.loop)
 	}
 	return l
 }
 
 // release ends a record's stay in the runtime (resolved or left unacked).
-func (t *sinkTopic) release() {
-	t.held.Add(-1)
-	t.releaseSlot()
+func (p *sinkPart) release() {
+	p.held.Add(-1)
+	p.releaseSlot()
 }
 
 // releaseSlot frees a record's in-flight slot; held was decremented when
 // the record was resolved.
-func (t *sinkTopic) releaseSlot() {
-	<-t.slots
-	if t.m.on {
-		t.m.inflight.Dec()
+func (p *sinkPart) releaseSlot() {
+	<-p.slots
+	if p.t.m.on {
+		p.t.m.inflight.Dec()
 	}
 }

@@ -15,6 +15,7 @@ import (
 // shard) and resolves each of them before taking the next batch.
 type lane struct {
 	t       *sinkTopic
+	p       *sinkPart
 	in      chan *danube.Message
 	batcher *batch.Batcher[*danube.Message]
 	recs    []SinkRecord
@@ -31,14 +32,15 @@ type lane struct {
 	ackWorkers *sync.WaitGroup // nil until the first ack
 }
 
-func (t *sinkTopic) newLane(topic string) *lane {
-	r := t.run.r
+func (p *sinkPart) newLane() *lane {
+	r := p.t.run.r
 	capacity := max(r.cfg.Batch.MaxRecords, 16)
 	return &lane{
-		t:       t,
+		t:       p.t,
+		p:       p,
 		in:      make(chan *danube.Message, capacity),
 		batcher: batch.New[*danube.Message](r.cfg.Batch.MaxRecords, r.cfg.Batch.MaxBytes),
-		rnd:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		rnd:     newRand(),
 		ackQ:    make(chan *danube.Message, maxConcurrentAcks),
 	}
 }
@@ -119,7 +121,7 @@ const batchLinger = 2 * time.Millisecond
 
 // collect waits for more records until the batch can be written: it is
 // full; MaxWait has passed since its first record; the topic holds as many
-// unresolved records as the broker lets it have (see [sinkTopic.windowFull])
+// unresolved records as the broker lets it have (see [sinkPart.windowFull])
 // and nothing more is queued; or no record arrived for batchLinger. It
 // returns false when the runtime stops meanwhile (the partial batch is then
 // left unacked).
@@ -134,7 +136,7 @@ func (l *lane) collect(stop <-chan struct{}) bool {
 		select {
 		case m = <-l.in: // already queued: no timer needed
 		default:
-			if l.t.windowFull() {
+			if l.p.windowFull() {
 				return true
 			}
 			wait := min(batchLinger, time.Until(deadline))
@@ -234,7 +236,7 @@ func (l *lane) process(msgs []*danube.Message) bool {
 // leave releases the in-flight slots of n records left unacked.
 func (l *lane) leave(n int) {
 	for range n {
-		l.t.release()
+		l.p.release()
 	}
 }
 

@@ -38,7 +38,7 @@ func (l *lane) resolve(ctx context.Context, m *danube.Message, rec *SinkRecord, 
 		l.ackAsync(m)
 		return true
 	}
-	defer t.release()
+	defer l.p.release()
 	if errors.Is(err, errStopped) {
 		return false
 	}
@@ -54,7 +54,7 @@ func (l *lane) resolve(ctx context.Context, m *danube.Message, rec *SinkRecord, 
 		r.log.Warn("retries exhausted, nacking for redelivery", "topic", rec.PartitionTopic, "offset", rec.Offset,
 			"attempt", rec.Attempt, "delay", t.cfg.NackDelay, "err", ex.err)
 		t.noteNack(m, rec.Attempt)
-		if nerr := t.cons.Nack(ctx, m, t.cfg.NackDelay, truncate(ex.err.Error())); nerr != nil {
+		if nerr := l.p.cons.Nack(ctx, m, t.cfg.NackDelay, truncate(ex.err.Error())); nerr != nil {
 			t.m.fail(failedAck)
 			r.log.Warn("nack failed; the broker redelivers after its ack timeout", "topic", rec.PartitionTopic, "offset", rec.Offset, "err", nerr)
 		}
@@ -100,7 +100,7 @@ func (l *lane) ackAsync(m *danube.Message) {
 	}
 	// Resolved: no longer held, although the broker counts it against its
 	// window until the ack arrives, so held never exceeds the window.
-	l.t.held.Add(-1)
+	l.p.held.Add(-1)
 	l.ackQ <- m
 }
 
@@ -117,14 +117,15 @@ func (l *lane) stopAcks() {
 func (l *lane) ackWorker() {
 	ctx := l.t.run.workCtx
 	for m := range l.ackQ {
-		l.t.ack(ctx, m)
-		l.t.releaseSlot()
+		l.ack(ctx, m)
+		l.p.releaseSlot()
 	}
 }
 
-func (t *sinkTopic) ack(ctx context.Context, m *danube.Message) {
+func (l *lane) ack(ctx context.Context, m *danube.Message) {
+	t := l.t
 	t.forgetAttempts(m)
-	if err := t.cons.Ack(ctx, m); err != nil {
+	if err := l.p.cons.Ack(ctx, m); err != nil {
 		t.m.fail(failedAck)
 		t.run.r.log.Warn("ack failed; the record will be redelivered", "topic", m.Topic, "offset", m.Offset, "err", err)
 	}
@@ -166,7 +167,7 @@ func (l *lane) deadLetter(ctx context.Context, m *danube.Message, rec *SinkRecor
 	}
 	r.log.Error("record dead-lettered", "topic", rec.PartitionTopic, "offset", rec.Offset, "dlq_topic", t.cfg.DLQTopic,
 		"error_class", class.String(), "err", cause)
-	t.ack(ctx, m)
+	l.ack(ctx, m)
 	return true
 }
 

@@ -127,7 +127,7 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 	}
 
 	for _, tc := range r.cfg.Topics {
-		cons, err := r.subscribe(ctx, client, tc)
+		conss, err := r.subscribe(ctx, client, tc)
 		if err != nil {
 			run.closeAll()
 			_ = closeSink()
@@ -136,8 +136,12 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 			}
 			return fmt.Errorf("sink connector %q: subscribe %s/%s: %w", r.cfg.Name, tc.Topic, tc.Subscription, err)
 		}
-		run.closer = append(run.closer, cons.Close)
-		run.topics = append(run.topics, run.newTopic(tc, cons))
+		t := run.newTopic(tc)
+		for _, cons := range conss {
+			run.closer = append(run.closer, cons.Close)
+			t.addPart(cons.Topics()[0], cons)
+		}
+		run.topics = append(run.topics, t)
 	}
 	r.metrics.setHealth(r.cfg.Name, true)
 	r.live.Store(run)
@@ -190,7 +194,9 @@ func (r *SinkRuntime) Ready(ctx context.Context) error {
 func (run *sinkRun) serve(cancelWork context.CancelFunc) {
 	r := run.r
 	for _, t := range run.topics {
-		run.wg.Go(t.intake)
+		for _, p := range t.parts {
+			run.wg.Go(p.intake)
+		}
 	}
 	<-run.stopCtx.Done()
 	r.metrics.setHealth(r.cfg.Name, false)

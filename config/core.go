@@ -66,7 +66,7 @@ type Processing struct {
 	PollIntervalMS int           `config:"poll_interval_ms" default:"100" min:"1" doc:"Pause in milliseconds after a source poll that returned nothing."`
 	MetricsPort    int           `config:"metrics_port" min:"0" max:"65535" doc:"The Rust SDK's key for the port of the HTTP endpoints: they listen on \":<port>\". Set this or observability.http_addr, not both; 0: not set."`
 	LogLevel       string        `config:"log_level" default:"info" enum:"trace,debug,info,warn,error" doc:"Log level (trace is debug)."`
-	MaxInFlight    int           `config:"max_in_flight" default:"1000" min:"1" max:"1048576" doc:"Most records received and unresolved per topic (sinks) or published and unconfirmed (sources)."`
+	MaxInFlight    int           `config:"max_in_flight" default:"1000" min:"1" max:"1048576" doc:"Most records received and unresolved per topic partition (sinks) or published and unconfirmed (sources)."`
 	Parallelism    int           `config:"parallelism" default:"1" min:"1" max:"1024" doc:"Sink workers per topic partition; records with the same key stay in order."`
 	DrainTimeout   time.Duration `config:"drain_timeout" default:"30s" min:"0s" doc:"How long in-flight work may take to finish at shutdown or reload."`
 
