@@ -50,8 +50,8 @@ records were lost or with --keep.`,
 			if err != nil {
 				return fmt.Errorf("chaos: %w (files in %s)", err, res.Dir)
 			}
-			fmt.Fprintf(c.stdout, "%d records in %s; kills: sink %d, source %d, broker %d; children restarted after exiting by themselves: %d; torn lines: %d\n",
-				res.Records, res.Elapsed.Round(100*time.Millisecond), res.SinkKills, res.SourceKills, res.BrokerKills, res.Crashes, res.Torn)
+			fmt.Fprintf(c.stdout, "%d records in %s; kills: sink %d, source %d, broker %d; children restarted after exiting by themselves: %d; torn lines: %d; lines without a sequence number: %d\n",
+				res.Records, res.Elapsed.Round(100*time.Millisecond), res.SinkKills, res.SourceKills, res.BrokerKills, res.Crashes, res.Torn, res.Foreign)
 			fmt.Fprintf(c.stdout, "duplicates %d against an in-flight bound of %d\n", res.Duplicated, res.DupBound)
 			if res.Lost > 0 {
 				fmt.Fprintf(c.stdout, "first lost sequence numbers: %v; files kept in %s\n", res.Missing, res.Dir)

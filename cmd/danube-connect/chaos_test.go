@@ -2,6 +2,7 @@ package main
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -23,8 +24,24 @@ func TestChaosSmall(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
+	d := regexp.MustCompile(`duplicates (\d+) against an in-flight bound of (\d+)`).FindStringSubmatch(out)
+	if d == nil {
+		t.Fatalf("no duplicate bound line:\n%s", out)
+	}
+	if dup, _ := strconv.Atoi(d[1]); dup > mustAtoi(t, d[2]) {
+		t.Errorf("%d duplicates exceed the in-flight bound %s", dup, d[2])
+	}
 	m := regexp.MustCompile(`kills: sink (\d+), source (\d+), broker (\d+)`).FindStringSubmatch(out)
 	if m == nil || m[3] != "1" || m[1]+m[2] == "00" {
 		t.Errorf("the broker and at least one connector should have been killed:\n%s\nstderr:\n%s", out, r.stderr)
 	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -127,7 +127,9 @@ type Result struct {
 	// broker was down).
 	Crashes int
 	// Torn counts sink output lines cut short by a kill.
-	Torn     int64
+	Torn int64
+	// Foreign counts output lines without a sequence number of this run.
+	Foreign  int64
 	Missing  []int // the first lost sequence numbers
 	Elapsed  time.Duration
 	Dir      string
@@ -176,6 +178,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return h.res, err
 	}
 	defer h.stopAll()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	h.start = time.Now()
@@ -184,7 +187,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := h.startAll(ctx); err != nil {
 		return h.res, err
 	}
-	tally, err := h.loop(ctx)
+	tally, err := h.loop(ctx, parent)
 	h.stopAll()
 	if err == nil {
 		// The sink may have written more while stopping.
@@ -194,6 +197,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	h.res.Lost = tally.Lost()
 	h.res.Duplicated = tally.Duplicated()
 	h.res.Torn = tally.Torn
+	h.res.Foreign = tally.Foreign
 	h.res.Missing = tally.Missing(10)
 	h.res.DupBound = h.dupBound()
 	return h.res, err
@@ -232,7 +236,7 @@ func (h *harness) schedule() []event {
 
 // loop drives the kills and restarts until the sink's file holds every
 // record, ctx ends, or a child cannot be started.
-func (h *harness) loop(ctx context.Context) (*Tally, error) {
+func (h *harness) loop(ctx, parent context.Context) (*Tally, error) {
 	tally := NewTally(h.cfg.Records)
 	evs := h.schedule()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -241,6 +245,9 @@ func (h *harness) loop(ctx context.Context) (*Tally, error) {
 	for {
 		select {
 		case <-ctx.Done():
+			if err := parent.Err(); err != nil {
+				return tally, fmt.Errorf("interrupted with %d of %d records at the sink: %w", tally.Distinct(), h.cfg.Records, err)
+			}
 			h.logf("timed out with %d of %d records at the sink", tally.Distinct(), h.cfg.Records)
 			return tally, nil
 		case <-tick.C:
