@@ -157,8 +157,24 @@ type Config struct {
 	// FailurePolicy applies to every reliable subscription unless overridden with
 	// [Broker.SetFailurePolicy]. Zero fields take the broker defaults.
 	FailurePolicy FailurePolicy
+	// RetentionBytes bounds, per reliable topic, the messages kept once every subscription
+	// acknowledged them: the oldest acknowledged ones are deleted while the topic holds more
+	// (whole segment files with a DataDir, counting their size; single messages in memory,
+	// counting their encoded size plus a fixed per-message overhead). Unacknowledged messages
+	// are never deleted. Default 4 MiB; a negative value sets no size limit.
+	RetentionBytes int64
+	// RetentionTime deletes acknowledged messages (segment files, with a DataDir) older than
+	// this. Default 10 minutes; a negative value sets no time limit. With both limits negative
+	// the broker keeps every message.
+	RetentionTime time.Duration
+	// SegmentBytes is the size at which a reliable topic's log starts a new segment file, the
+	// unit the retention deletes with a DataDir. Default 1 MiB.
+	SegmentBytes int64
+	// ReadCacheBytes bounds, per reliable topic with a DataDir, the most recent messages kept in
+	// memory; older ones are read from the segment files. Default 1 MiB.
+	ReadCacheBytes int64
 	// TimerTick is how often ack timeouts and redelivery delays are checked, which bounds their
-	// precision. Default 100 ms; tests use a few milliseconds.
+	// precision, and how often the retention runs. Default 100 ms; tests use a few milliseconds.
 	TimerTick time.Duration
 	// TLS, when set, serves TLS with this configuration instead of h2c.
 	TLS *tls.Config
@@ -181,6 +197,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxUnackedMessages <= 0 {
 		c.MaxUnackedMessages = defaultUnacked
+	}
+	if c.RetentionBytes == 0 {
+		c.RetentionBytes = defaultRetentionBytes
+	}
+	if c.RetentionTime == 0 {
+		c.RetentionTime = defaultRetentionTime
+	}
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = defaultSegmentBytes
+	}
+	if c.ReadCacheBytes <= 0 {
+		c.ReadCacheBytes = defaultReadCacheBytes
 	}
 	if c.TimerTick <= 0 {
 		c.TimerTick = defaultTimerTick

@@ -41,13 +41,14 @@
 //   - Non-reliable topics are at-most-once: a message goes to the subscriptions that have an
 //     active consumer at publish time and is dropped when that consumer's buffer (1024
 //     messages) is full; topic_offset stays as the producer sent it.
-//   - Reliable topics keep every message in a log with 0-based, gap-free offsets stamped into
+//   - Reliable topics keep their messages in a log with 0-based, gap-free offsets stamped into
 //     msg_id.topic_offset. A subscription starts at the latest offset when it is created (the
 //     position is fixed before Subscribe answers) and keeps a window of
 //     [Config.MaxUnackedMessages] unacknowledged messages; acks may come out of order, the
 //     cursor advances over the contiguous acknowledged prefix. Nack, ack timeout, redelivery
 //     delays and the poison policies (Block, Drop, DeadLetter with the broker's x-* attributes)
-//     follow [FailurePolicy]. Exclusive, Shared (round robin), Failover and KeyShared
+//     follow [FailurePolicy]. Acknowledged messages are deleted by the retention (below).
+//     Exclusive, Shared (round robin), Failover and KeyShared
 //     (consistent hashing of routing_key, else producer_name, with glob key filters and one
 //     unacknowledged message per key) subscriptions are supported.
 //   - Status codes are those of a Danube broker, without details.
@@ -85,7 +86,25 @@
 // Cursors are written every timer tick without fsync (and with fsync on Close), so after a crash
 // a subscription may redeliver messages acknowledged shortly before it (at-least-once). Topic,
 // producer, subscription and consumer records are fsynced when created (except under
-// SyncNever). Messages are retained forever and also kept in memory.
+// SyncNever).
+//
+// # Retention and memory
+//
+// With a DataDir, reliable messages are read back from the segment files; memory holds only the
+// most recent ones per topic, up to [Config.ReadCacheBytes] (default 1 MiB), so a subscription
+// that lags behind costs disk, not memory. Without one, every retained message is in memory.
+//
+// A message is deleted once every subscription of its topic acknowledged it (a topic without
+// subscriptions counts as acknowledged: new subscriptions start at the latest message anyway)
+// and it is beyond the retention: the topic keeps more than [Config.RetentionBytes] (default
+// 4 MiB) or it is older than [Config.RetentionTime] (default 10 minutes), like the size and
+// time retention of a Danube broker. With a DataDir whole segment files go, oldest first and
+// never the one being written ([Config.SegmentBytes], default 1 MiB), after the cursors were
+// fsynced, so that no subscription restarts below the first retained offset after a crash; in
+// memory single messages go. Unacknowledged messages are never deleted. Negative limits turn
+// them off; with both off every message is kept (and, without a DataDir, in memory). The
+// retention runs every [Config.TimerTick]. Under sustained load with subscriptions that keep up,
+// memory stays flat: TestMemoryStaysFlat measures it (DEVBROKER_MEMORY_FULL=1 for 1M records).
 //
 // # Fault hooks and inspection
 //

@@ -108,7 +108,8 @@ type Message struct {
 }
 
 // Messages returns the retained messages of a reliable topic in offset order (nil for unknown
-// and non-reliable topics). The returned values are copies.
+// and non-reliable topics): those the retention did not delete ([Config.RetentionBytes]). The
+// returned values are copies.
 func (b *Broker) Messages(topic string) []Message {
 	t := b.topic(topic)
 	if t == nil || t.log == nil {

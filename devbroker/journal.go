@@ -148,6 +148,22 @@ func (j *journal) write(durable bool, recs ...record) error {
 	return nil
 }
 
+// flush fsyncs what was written so far, if the journal syncs.
+func (j *journal) flush() error {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil || !j.sync {
+		return nil
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("sync journal: %w", err)
+	}
+	return nil
+}
+
 func (j *journal) close() error {
 	if j == nil {
 		return nil

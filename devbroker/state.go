@@ -142,7 +142,7 @@ func (st *state) closeFiles() error {
 	return firstErr
 }
 
-// tick drives ack timeouts, redelivery delays and cursor persistence.
+// tick drives ack timeouts, redelivery delays, cursor persistence and the retention.
 func (st *state) tick(ctx context.Context) {
 	t := time.NewTicker(st.cfg.TimerTick)
 	defer t.Stop()
@@ -155,6 +155,7 @@ func (st *state) tick(ctx context.Context) {
 				s.kick(now, true)
 			}
 			st.persistCursors(false)
+			st.retain(now)
 		}
 	}
 }
@@ -189,6 +190,12 @@ func (st *state) persistCursors(sync bool) {
 	}
 	if err := st.journal.write(sync, recs...); err != nil {
 		st.log.Warn("persist cursors", "error", err)
+	}
+	if sync && len(recs) == 0 {
+		// Cursors written earlier without fsync must be stable too.
+		if err := st.journal.flush(); err != nil {
+			st.log.Warn("persist cursors", "error", err)
+		}
 	}
 }
 
@@ -312,7 +319,7 @@ func (st *state) newTopic(name string, reliable bool) (*topic, error) {
 		if st.cfg.DataDir != "" {
 			dir = filepath.Join(st.cfg.DataDir, "topics", filepath.FromSlash(name[1:]))
 		}
-		l, err := openTopicLog(dir, st.cfg.Sync)
+		l, err := openTopicLog(dir, st.cfg.Sync, st.cfg.limits())
 		if err != nil {
 			return nil, fmt.Errorf("open log of topic %s: %w", name, err)
 		}

@@ -202,8 +202,10 @@ func (s *subscription) dispatchLocked(now time.Time, timers bool) []dlqJob {
 	// stalls its own key.
 	if room := s.window - len(s.pending); room > 0 && (s.poisoned == 0 || s.typ == subKeyShared) {
 		for _, m := range s.t.log.read(s.next, room) {
-			s.pending = append(s.pending, &entry{offset: s.next, msg: m})
-			s.next++
+			// Offsets below the log's first retained one are skipped (they were deleted).
+			off := m.GetMsgId().GetTopicOffset()
+			s.pending = append(s.pending, &entry{offset: off, msg: m})
+			s.next = off + 1
 			s.ready++
 		}
 	}

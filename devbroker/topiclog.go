@@ -7,48 +7,79 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/danube-connect/connect/internal/wire/danubepb"
 )
 
-// segmentMaxBytes is the size after which a topic log starts a new segment file.
-const segmentMaxBytes = 64 << 20
+// memOverhead approximates the heap a message kept in memory costs beyond its encoded size (the
+// decoded structs, slice and map headers); the read cache and the in-memory retention count it.
+const memOverhead = 256
 
-// topicLog is the retained message log of a reliable topic: offsets are 0-based and gap-free,
-// every message stays in memory (the devbroker never deletes retained data), and with a
-// directory each message is also appended to segment files named after their first offset
-// (00000000000000000000.seg, …), one frame per message holding the StreamMessage as stamped.
+// topicLog is the retained message log of a reliable topic. Offsets are 0-based and gap-free;
+// messages [base, next) are retained. Messages below base were deleted by the retention once
+// every subscription had acknowledged them (retention.go).
 //
-// Messages [0, durable) are visible to subscriptions: durable advances only after the append
+// With a directory every message is appended to segment files named after their first offset
+// (00000000000000000000.seg, …), one frame per message holding the StreamMessage as stamped, and
+// read back from them; memory holds only the most recent messages, up to the read cache size
+// (and those not yet written). Without a directory every retained message is in memory.
+//
+// Messages [base, durable) are visible to subscriptions: durable advances only after the append
 // was written (and fsynced, depending on the SyncPolicy).
 type topicLog struct {
 	dir    string // "" = memory only
 	policy SyncPolicy
+	lim    limits
 
 	mu       sync.Mutex
 	cond     sync.Cond // signalled when durable advances or a flush ends
-	msgs     []*danubepb.StreamMessage
+	base     uint64    // first retained offset
+	next     uint64    // offset of the next append
 	durable  uint64
-	buf      []byte // frames of messages [durable, len(msgs)) not yet written
-	spare    []byte // the other half of the double buffer
-	flushing bool   // a group-commit leader is writing
-	err      error  // sticky write failure; the log refuses appends after it
-	seg      *os.File
-	segSize  int64
+	mem      memQueue // messages in memory: the retained ones, or with a directory the latest
+	buf      writeBuf // frames of messages [durable, next) not yet written
+	spare    writeBuf // the other half of the double buffer
+	flushing bool     // a group-commit leader is writing
+	err      error    // sticky write failure; the log refuses appends after it
+	segs     []*segment
+	retained int64 // bytes of the segment files
+	reader   frameReader
+	hint     readHint
+
+	w segWriter // the writer's own state; only the goroutine writing touches it
 }
 
-func segmentName(start uint64) string { return fmt.Sprintf("%020d.seg", start) }
+// writeBuf is a batch of frames to write: the bytes and where each frame starts in them.
+type writeBuf struct {
+	data []byte
+	pos  []int32
+}
+
+func (b *writeBuf) reset() { b.data, b.pos = b.data[:0], b.pos[:0] }
+
+// segWriter is the append side of the last segment.
+type segWriter struct {
+	f     *os.File
+	start uint64
+	size  int64
+}
+
+// written is what a write added to the segment files, applied to the log's metadata under mu.
+type written struct {
+	rolled *segment // a segment started by this write, nil if none
+	marks  []int64  // index positions of the written messages, in order
+	bytes  int64
+	end    uint64
+}
 
 // openTopicLog loads the log in dir ("" = a new in-memory log). A torn or corrupt tail of the last
 // segment, left by a crash, is truncated away.
-func openTopicLog(dir string, policy SyncPolicy) (*topicLog, error) {
-	l := &topicLog{dir: dir, policy: policy}
+func openTopicLog(dir string, policy SyncPolicy, lim limits) (*topicLog, error) {
+	l := &topicLog{dir: dir, policy: policy, lim: lim}
 	l.cond.L = &l.mu
 	if dir == "" {
 		return l, nil
@@ -56,111 +87,101 @@ func openTopicLog(dir string, policy SyncPolicy) (*topicLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create topic log directory: %w", err)
 	}
-	entries, err := os.ReadDir(dir)
+	starts, err := segmentStarts(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read topic log directory: %w", err)
+		return nil, err
 	}
-	var starts []uint64
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".seg")
-		if !ok || e.IsDir() {
-			continue
-		}
-		start, err := strconv.ParseUint(name, 10, 64)
-		if err != nil {
-			continue
-		}
-		starts = append(starts, start)
-	}
-	slices.Sort(starts)
 	for i, start := range starts {
 		last := i == len(starts)-1
-		if start != uint64(len(l.msgs)) {
-			return nil, fmt.Errorf("segment %s: starts at offset %d, want %d", segmentName(start), start, len(l.msgs))
+		if len(l.segs) > 0 && start != l.next {
+			if start < l.next {
+				return nil, fmt.Errorf("segment %s: starts at offset %d, want %d", segmentName(start), start, l.next)
+			}
+			// A gap: the retention deleted the segments before it, and a crash lost the deletion
+			// of these older ones. They were acknowledged by every subscription: finish the job.
+			for _, s := range l.segs {
+				os.Remove(s.path)
+			}
+			l.segs, l.retained = nil, 0
 		}
-		path := filepath.Join(dir, segmentName(start))
-		valid, err := l.loadSegment(path)
+		s, err := scanSegment(dir, start)
 		if err != nil && !(last && errors.Is(err, errTornFrame)) {
-			return nil, fmt.Errorf("segment %s: %w", path, err)
+			return nil, fmt.Errorf("segment %s: %w", segmentName(start), err)
 		}
 		if last {
-			if err := os.Truncate(path, valid); err != nil {
-				return nil, fmt.Errorf("truncate torn tail of %s: %w", path, err)
+			if err := os.Truncate(s.path, s.size); err != nil {
+				return nil, fmt.Errorf("truncate torn tail of %s: %w", s.path, err)
 			}
-			l.segSize = valid
 		}
-	}
-	l.durable = uint64(len(l.msgs))
-	if len(starts) == 0 {
-		if err := l.openSegment(0); err != nil {
-			return nil, err
+		if len(l.segs) == 0 {
+			l.base = s.start
 		}
-		return l, nil
+		l.segs = append(l.segs, s)
+		l.retained += s.size
+		l.next = s.end
 	}
-	f, err := os.OpenFile(filepath.Join(dir, segmentName(starts[len(starts)-1])), os.O_WRONLY|os.O_APPEND, 0)
+	l.durable = l.next
+	l.mem.reset(l.next)
+	if len(l.segs) == 0 {
+		return l, l.openSegment(0)
+	}
+	last := l.segs[len(l.segs)-1]
+	f, err := os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	l.seg = f
+	l.w = segWriter{f: f, start: last.start, size: last.size}
 	return l, nil
 }
 
-// loadSegment appends the messages of one segment file and returns the length of its valid
-// prefix. It returns errTornFrame when the file ends in a damaged frame.
-func (l *topicLog) loadSegment(path string) (int64, error) {
-	data, err := os.ReadFile(path)
+// openSegment starts the segment file of offset start and makes it the writer's. It returns the
+// new segment's metadata through l.segs only when called before the log is shared (at open).
+func (l *topicLog) openSegment(start uint64) error {
+	s, err := l.createSegment(start)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	pos := 0
-	for pos < len(data) {
-		payload, n, err := nextFrame(data[pos:])
-		if err != nil {
-			return int64(pos), err
-		}
-		m := new(danubepb.StreamMessage)
-		if err := proto.Unmarshal(payload, m); err != nil {
-			return int64(pos), errTornFrame
-		}
-		if m.GetMsgId().GetTopicOffset() != uint64(len(l.msgs)) {
-			return int64(pos), fmt.Errorf("message at byte %d has offset %d, want %d", pos, m.GetMsgId().GetTopicOffset(), len(l.msgs))
-		}
-		l.msgs = append(l.msgs, m)
-		pos += n
-	}
-	return int64(pos), nil
+	l.segs = append(l.segs, s)
+	return nil
 }
 
-func (l *topicLog) openSegment(start uint64) error {
+// createSegment creates the segment file of offset start and makes it the writer's.
+func (l *topicLog) createSegment(start uint64) (*segment, error) {
 	path := filepath.Join(l.dir, segmentName(start))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("create segment: %w", err)
+		return nil, fmt.Errorf("create segment: %w", err)
 	}
 	if l.policy != SyncNever {
 		if err := syncDir(l.dir); err != nil {
 			f.Close()
-			return err
+			return nil, err
 		}
 	}
-	l.seg, l.segSize = f, 0
-	return nil
+	l.w = segWriter{f: f, start: start}
+	return &segment{path: path, start: start, end: start, lastWrite: time.Now()}, nil
 }
 
-// appendLocked stamps m with the next offset and adds it to the log and, with a directory,
-// its frame to the write buffer.
+// appendLocked stamps m with the next offset and adds it to memory and, with a directory, its
+// frame to the write buffer.
 func (l *topicLog) appendLocked(m *danubepb.StreamMessage) uint64 {
-	off := uint64(len(l.msgs))
+	off := l.next
+	l.next++
 	m.MsgId.TopicOffset = off
-	l.msgs = append(l.msgs, m)
+	var size int
 	if l.dir != "" {
-		start := len(l.buf)
-		l.buf = append(l.buf, make([]byte, frameHeader)...)
-		l.buf, _ = proto.MarshalOptions{}.MarshalAppend(l.buf, m)
-		payload := l.buf[start+frameHeader:]
-		binary.LittleEndian.PutUint32(l.buf[start:], uint32(len(payload)))
-		binary.LittleEndian.PutUint32(l.buf[start+4:], crc32.Checksum(payload, crcTable))
+		start := len(l.buf.data)
+		l.buf.pos = append(l.buf.pos, int32(start))
+		l.buf.data = append(l.buf.data, make([]byte, frameHeader)...)
+		l.buf.data, _ = proto.MarshalOptions{}.MarshalAppend(l.buf.data, m)
+		payload := l.buf.data[start+frameHeader:]
+		binary.LittleEndian.PutUint32(l.buf.data[start:], uint32(len(payload)))
+		binary.LittleEndian.PutUint32(l.buf.data[start+4:], crc32.Checksum(payload, crcTable))
+		size = frameHeader + len(payload) + memOverhead
+	} else {
+		size = proto.Size(m) + memOverhead
 	}
+	l.mem.push(memEntry{m: m, size: int64(size), at: time.Now().UnixNano()})
 	return off
 }
 
@@ -185,14 +206,14 @@ func (l *topicLog) append(m *danubepb.StreamMessage) (notify bool, err error) {
 		for l.flushing {
 			l.cond.Wait()
 		}
-		err := l.write(l.buf, off, true)
-		l.buf = l.buf[:0]
+		w, err := l.write(&l.buf, l.durable, true)
+		l.buf.reset()
 		if err != nil {
 			l.failLocked(err)
 			l.mu.Unlock()
 			return false, err
 		}
-		l.durable = off + 1
+		l.applyLocked(w)
 		l.mu.Unlock()
 		return true, nil
 	}
@@ -204,17 +225,18 @@ func (l *topicLog) append(m *danubepb.StreamMessage) (notify bool, err error) {
 			continue
 		}
 		l.flushing = true
-		buf, start, target := l.buf, l.durable, uint64(len(l.msgs))
-		l.buf = l.spare[:0]
+		buf, start := l.buf, l.durable
+		l.buf = l.spare
+		l.buf.reset()
 		l.mu.Unlock()
-		werr := l.write(buf, start, l.policy != SyncNever)
+		w, werr := l.write(&buf, start, l.policy != SyncNever)
 		l.mu.Lock()
-		l.spare = buf[:0]
+		l.spare = buf
 		l.flushing = false
 		if werr != nil {
 			l.failLocked(werr)
 		} else {
-			l.durable = target
+			l.applyLocked(w)
 			notify = true
 		}
 		l.cond.Broadcast()
@@ -232,71 +254,122 @@ func (l *topicLog) failLocked(err error) {
 	l.cond.Broadcast()
 }
 
-// write writes buf, the frames of the messages from offset start on, to the current segment
-// (starting a new segment first when the current one is full) and fsyncs it when sync is set.
-// Only one goroutine writes at a time: the flush leader, or an append under SyncEveryPublish
-// while no flush runs.
-func (l *topicLog) write(buf []byte, start uint64, sync bool) error {
-	if len(buf) == 0 {
-		return nil
+// write writes buf, the frames of the messages from offset start on, to the last segment
+// (starting a new segment first when that one is full) and fsyncs it when sync is set. Only one
+// goroutine writes at a time: the flush leader, or an append under SyncEveryPublish while no
+// flush runs. It touches only the writer's state; applyLocked publishes the result.
+func (l *topicLog) write(buf *writeBuf, start uint64, sync bool) (written, error) {
+	w := written{end: start + uint64(len(buf.pos))}
+	if len(buf.pos) == 0 {
+		return w, nil
 	}
-	if l.segSize >= segmentMaxBytes {
+	if l.w.size >= l.lim.segment {
 		if l.policy != SyncNever {
-			if err := l.seg.Sync(); err != nil {
-				return err
+			if err := l.w.f.Sync(); err != nil {
+				return w, err
 			}
 		}
-		if err := l.seg.Close(); err != nil {
-			return err
+		if err := l.w.f.Close(); err != nil {
+			return w, err
 		}
-		if err := l.openSegment(start); err != nil {
-			return err
+		s, err := l.createSegment(start)
+		if err != nil {
+			return w, err
+		}
+		w.rolled = s
+	}
+	for i, p := range buf.pos {
+		if (start+uint64(i)-l.w.start)%indexEvery == 0 {
+			w.marks = append(w.marks, l.w.size+int64(p))
 		}
 	}
-	n, err := l.seg.Write(buf)
-	l.segSize += int64(n)
+	n, err := l.w.f.Write(buf.data)
+	l.w.size += int64(n)
+	w.bytes = int64(n)
 	if err != nil {
-		return err
+		return w, err
 	}
 	if sync {
-		return l.seg.Sync()
+		return w, l.w.f.Sync()
 	}
-	return nil
+	return w, nil
 }
 
-// visible returns the number of messages subscriptions may read.
+// applyLocked records a successful write in the segment metadata, makes its messages visible and
+// trims the read cache.
+func (l *topicLog) applyLocked(w written) {
+	if w.rolled != nil {
+		l.segs = append(l.segs, w.rolled)
+	}
+	s := l.segs[len(l.segs)-1]
+	s.index = append(s.index, w.marks...)
+	s.end = w.end
+	s.size += w.bytes
+	s.lastWrite = time.Now()
+	l.retained += w.bytes
+	l.durable = w.end
+	for l.mem.len() > 0 && l.mem.bytes > l.lim.cache && l.mem.start < l.durable {
+		l.mem.pop()
+	}
+}
+
+// visible returns the offset below which subscriptions may read.
 func (l *topicLog) visible() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.durable
 }
 
-// get returns the message at off, which must be below visible().
-func (l *topicLog) get(off uint64) *danubepb.StreamMessage {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.msgs[off]
-}
-
-// snapshot returns the visible messages; the slice must not be modified.
+// snapshot returns the retained visible messages.
 func (l *topicLog) snapshot() []*danubepb.StreamMessage {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.msgs[:l.durable:l.durable]
+	from, n := l.base, int(l.durable-l.base)
+	l.mu.Unlock()
+	return l.read(from, n)
 }
 
-// close waits for a running flush and closes the segment file.
+// read returns up to n visible messages from offset from on (from the first retained one if from
+// is below it), from memory or from the segment files.
+func (l *topicLog) read(from uint64, n int) []*danubepb.StreamMessage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	from = max(from, l.base)
+	if from >= l.durable || n <= 0 {
+		return nil
+	}
+	end := min(l.durable, from+uint64(n))
+	var out []*danubepb.StreamMessage
+	if from < l.mem.start {
+		// A read error (a damaged segment file) returns what came before it; the subscription
+		// tries again at its next dispatch.
+		msgs, _ := l.readDisk(from, int(min(end, l.mem.start)-from))
+		out = msgs
+		from += uint64(len(msgs))
+		if from < l.mem.start {
+			return out
+		}
+	}
+	for off := from; off < end; off++ {
+		out = append(out, l.mem.get(off))
+	}
+	return out
+}
+
+// close waits for a running flush and closes the segment files.
 func (l *topicLog) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for l.flushing {
 		l.cond.Wait()
 	}
-	if l.seg == nil {
+	for _, s := range l.segs {
+		s.close()
+	}
+	if l.w.f == nil {
 		return nil
 	}
-	err := l.seg.Close()
-	l.seg = nil
+	err := l.w.f.Close()
+	l.w.f = nil
 	if l.err == nil {
 		l.err = errors.New("topic log closed")
 	}
@@ -314,15 +387,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
-}
-
-// read returns up to n visible messages from offset from on. The slice must not be modified.
-func (l *topicLog) read(from uint64, n int) []*danubepb.StreamMessage {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if from >= l.durable {
-		return nil
-	}
-	end := min(l.durable, from+uint64(n))
-	return l.msgs[from:end:end]
 }

@@ -105,7 +105,7 @@ func FuzzNextFrame(f *testing.F) {
 }
 
 func BenchmarkTopicLogGroupCommit(b *testing.B) {
-	l, err := openTopicLog(b.TempDir(), SyncBatched)
+	l, err := openTopicLog(b.TempDir(), SyncBatched, Config{}.withDefaults().limits())
 	if err != nil {
 		b.Fatal(err)
 	}
