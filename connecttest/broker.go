@@ -14,7 +14,8 @@ import (
 // fsync), so [devbroker.Broker.Restart] keeps topics, messages and
 // subscription cursors. Its timers suit tests: redelivery after a nack
 // within milliseconds, unacknowledged messages redelivered after 10s, and
-// a window of 1000 unacknowledged messages per subscription.
+// a window of 1000 unacknowledged messages per subscription. It keeps
+// every message (no retention), so that tests can inspect all of them.
 func StartBroker(t testing.TB) *devbroker.Broker {
 	t.Helper()
 	b, err := devbroker.Start(context.Background(), devbroker.Config{
@@ -22,6 +23,8 @@ func StartBroker(t testing.TB) *devbroker.Broker {
 		Sync:               devbroker.SyncNever,
 		MaxUnackedMessages: 1000,
 		TimerTick:          5 * time.Millisecond,
+		RetentionBytes:     -1, // keep everything: tests inspect what was published
+		RetentionTime:      -1,
 		FailurePolicy: devbroker.FailurePolicy{
 			AckTimeout:          10 * time.Second,
 			BaseRedeliveryDelay: time.Millisecond,

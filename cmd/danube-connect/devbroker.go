@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,8 @@ import (
 func newDevbrokerCmd(c *cli) *cobra.Command {
 	var addr, dataDir, sync, certFile, keyFile, jwtSecret, logLevel string
 	var maxUnacked int
+	var retentionBytes, segmentBytes, cacheBytes int64
+	var retentionTime time.Duration
 	cmd := &cobra.Command{
 		Use:   "devbroker",
 		Short: "Run a development Danube broker until SIGINT/SIGTERM",
@@ -21,7 +24,12 @@ tests: producers, consumers, subscriptions, reliable topics and the schema
 registry. It prints the URL clients should use and runs until SIGINT or
 SIGTERM. Without --data-dir everything is kept in memory. Like a Danube
 broker with its default settings, it lets a reliable subscription hold 10
-unacknowledged messages; --max-unacked changes that window.`,
+unacknowledged messages; --max-unacked changes that window.
+
+Messages every subscription acknowledged are deleted beyond the retention
+(--retention-bytes per topic, --retention-time); unacknowledged ones never are.
+With --data-dir messages are read back from disk and memory holds only a small
+cache per topic (--read-cache-bytes), so memory stays flat under load.`,
 		Example: `  danube-connect devbroker
   danube-connect devbroker --addr 127.0.0.1:6650 --data-dir ./broker-data --sync every
   danube-connect devbroker --max-unacked 1000
@@ -32,7 +40,14 @@ unacknowledged messages; --max-unacked changes that window.`,
 				return usagef("--max-unacked %d: want 1..10000", maxUnacked)
 			}
 			cfg := devbroker.Config{Addr: addr, DataDir: dataDir, MaxUnackedMessages: maxUnacked,
-				Logger: observe.NewLogger(c.stderr, "text", levelOf(logLevel))}
+				Logger:         observe.NewLogger(c.stderr, "text", levelOf(logLevel)),
+				RetentionBytes: retentionBytes, RetentionTime: retentionTime, SegmentBytes: segmentBytes, ReadCacheBytes: cacheBytes}
+			if segmentBytes <= 0 || cacheBytes <= 0 {
+				return usagef("--segment-bytes and --read-cache-bytes must be positive")
+			}
+			if retentionBytes == 0 || retentionTime == 0 {
+				return usagef("--retention-bytes and --retention-time: use a negative value for no limit, not 0")
+			}
 			switch sync {
 			case "batched":
 				cfg.Sync = devbroker.SyncBatched
@@ -78,5 +93,9 @@ unacknowledged messages; --max-unacked changes that window.`,
 	cmd.Flags().StringVar(&jwtSecret, "jwt-secret", "", "require HS256 JWT bearer tokens signed with this secret")
 	cmd.Flags().IntVar(&maxUnacked, "max-unacked", 10, "unacknowledged messages a reliable subscription may hold (a Danube broker's max_unacked_messages; 1..10000)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().Int64Var(&retentionBytes, "retention-bytes", 4<<20, "per topic, acknowledged messages kept beyond this many bytes are deleted (negative: no size limit)")
+	cmd.Flags().DurationVar(&retentionTime, "retention-time", 10*time.Minute, "acknowledged messages older than this are deleted (negative: no time limit)")
+	cmd.Flags().Int64Var(&segmentBytes, "segment-bytes", 1<<20, "size of the segment files of reliable topics with --data-dir (the unit of deletion)")
+	cmd.Flags().Int64Var(&cacheBytes, "read-cache-bytes", 1<<20, "per topic with --data-dir, the recent messages kept in memory")
 	return cmd
 }
