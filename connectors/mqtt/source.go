@@ -59,6 +59,8 @@ type Source struct {
 	received atomic.Uint64
 	dropped  atomic.Uint64
 	queue    atomic.Pointer[ackQueue]
+
+	onAck func(topic string, payload []byte) // tests: called after each MQTT acknowledgement
 }
 
 var (
@@ -209,7 +211,11 @@ type deliverer struct {
 func (d *deliverer) Deliver(ctx context.Context, m message) {
 	s := d.s
 	s.received.Add(1)
-	p, err := d.q.Acquire(ctx, m.ack)
+	ack := m.ack
+	if s.onAck != nil && ack != nil {
+		ack = func() { m.ack(); s.onAck(m.topic, m.payload) }
+	}
+	p, err := d.q.Acquire(ctx, ack)
 	if err != nil {
 		return
 	}
