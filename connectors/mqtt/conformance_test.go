@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/danube-connect/connect"
-	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/connectors/mqtt"
+	"github.com/danube-connect/connect/connecttest"
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
