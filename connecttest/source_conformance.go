@@ -339,8 +339,7 @@ func (c *sourceConformance) stopClean(t testing.TB) {
 		t.Errorf("Close was called %d times, want 1", n)
 	}
 	sc.ackedNotStored()
-	if err := goleak.Find(baseline, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait")); err != nil {
+	if err := goleak.Find(baseline); err != nil {
 		t.Errorf("goroutines left after the source stopped: %v", err)
 	}
 }

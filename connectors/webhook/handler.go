@@ -58,6 +58,11 @@ func (s *Source) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
+	if rt.Auth != "hmac" { // an HMAC needs the body; the others are checked before reading it
+		if !s.authenticate(rt, w, r, nil, now) {
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -68,11 +73,7 @@ func (s *Source) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
-	if err := rt.auth(r, body, now); err != nil {
-		if rt.Auth == "jwt" {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		}
-		writeError(w, http.StatusUnauthorized, err.Error())
+	if rt.Auth == "hmac" && !s.authenticate(rt, w, r, body, now) {
 		return
 	}
 	recs, err := rt.records(r, body, format, reqID, client)
@@ -110,6 +111,23 @@ func (s *Source) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"request_id": reqID, "records": len(recs)})
 }
+
+// authenticate checks the request; on failure it answers 401 naming the
+// problem and returns false.
+func (s *Source) authenticate(rt *route, w http.ResponseWriter, r *http.Request, body []byte, now time.Time) bool {
+	err := rt.auth(r, body, now)
+	if err == nil {
+		return true
+	}
+	if rt.Auth == "jwt" {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	writeError(w, http.StatusUnauthorized, err.Error())
+	return false
+}
+
+// maxIDLen bounds an idempotency key.
+const maxIDLen = 256
 
 // format picks the body format from the route and the Content-Type; a
 // mismatch is an HTTP status and a message.
@@ -184,6 +202,9 @@ func (rt *route) records(r *http.Request, body []byte, format, reqID, client str
 	idem := ""
 	if rt.IdempotencyHeader != "" {
 		idem = r.Header.Get(rt.IdempotencyHeader)
+		if len(idem) > maxIDLen {
+			return nil, fmt.Errorf("%s longer than %d bytes", rt.IdempotencyHeader, maxIDLen)
+		}
 	}
 	recs := make([]connect.SourceRecord, len(docs))
 	for i, doc := range docs {
@@ -194,6 +215,9 @@ func (rt *route) records(r *http.Request, body []byte, format, reqID, client str
 		id := idem
 		if rt.IdempotencyField != "" {
 			id = field(doc, rt.IdempotencyField)
+			if len(id) > maxIDLen {
+				return nil, fmt.Errorf("record %d: field %s longer than %d bytes", i, rt.IdempotencyField, maxIDLen)
+			}
 		}
 		switch {
 		case id == "":

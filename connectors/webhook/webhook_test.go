@@ -50,6 +50,9 @@ func TestBadInputRejected(t *testing.T) {
 		{"too large", "/auto", "application/json", `{"a":"` + strings.Repeat("x", 100) + `"}`, 413, "larger than 64 bytes"},
 		{"empty raw", "/raw", "text/plain", ``, 400, "empty body"},
 	}
+	if rep := s.post(t, "/auto", "application/json", []byte(`{}`), "Idempotency-Key: "+strings.Repeat("k", 257)); rep.status != 400 || !strings.Contains(rep.body, "longer than 256 bytes") {
+		t.Errorf("long idempotency key: %d %s", rep.status, rep.body)
+	}
 	for _, c := range cases {
 		rep := s.post(t, c.path, c.ctype, []byte(c.body))
 		if rep.status != c.want || !strings.Contains(rep.body, c.says) {
