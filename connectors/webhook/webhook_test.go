@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -365,5 +367,82 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A broker that stops serving (as a stopped broker process) while clients
+// keep sending: requests are answered 503 with Retry-After until it is
+// back, none answered 200 is missing, and after it is back every client's
+// request is eventually accepted.
+func TestBrokerSuspended(t *testing.T) {
+	const topic = "/default/webhook-suspend"
+	cfg := testConfig(t, newRoute("/events", topic, nil))
+	cfg.AckTimeout = 500 * time.Millisecond
+	s := startServer(t, cfg, connecttest.WithRetry(connect.RetryPolicy{MaxRetries: 1000, Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}))
+	s.waitReady(t)
+	b := s.run.Broker()
+	var mu sync.Mutex
+	accepted := map[string]bool{}
+	var saw503 atomic.Bool
+	ctx := ctxTimeout(t, time.Minute)
+	var wg sync.WaitGroup
+	for c := range 4 {
+		wg.Go(func() {
+			for i := range 40 {
+				body := fmt.Sprintf(`{"c":%d,"i":%d}`, c, i)
+				for ctx.Err() == nil {
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/events", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := s.http.Do(req)
+					if err == nil {
+						resp.Body.Close()
+						if resp.StatusCode == 200 {
+							mu.Lock()
+							accepted[body] = true
+							mu.Unlock()
+							break
+						}
+						if resp.StatusCode == 503 && resp.Header.Get("Retry-After") != "" {
+							saw503.Store(true)
+						}
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
+	for {
+		mu.Lock()
+		n := len(accepted)
+		mu.Unlock()
+		if n >= 20 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	must(t, b.Suspend())
+	for !saw503.Load() && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	for body := range accepted {
+		if !hasPayload(s.run, body) {
+			t.Errorf("%s answered 200 but not stored", body)
+		}
+	}
+	mu.Unlock()
+	time.Sleep(300 * time.Millisecond) // clients keep retrying against the suspended broker
+	must(t, b.Resume(ctx))
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("clients did not finish after the broker came back: %d of 160 accepted", len(accepted))
+	}
+	for body := range accepted {
+		if !hasPayload(s.run, body) {
+			t.Errorf("%s answered 200 but not stored", body)
+		}
+	}
+	if !saw503.Load() || len(accepted) != 160 {
+		t.Fatalf("503 seen %v, %d of 160 accepted", saw503.Load(), len(accepted))
 	}
 }
