@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/internal/topicname"
 	"github.com/danube-connect/connect/schema"
 )
 
@@ -268,9 +268,7 @@ type PayloadValidator interface {
 	Validate(payload []byte) error
 }
 
-func validTopic(t string) bool {
-	return strings.HasPrefix(t, "/") && strings.Count(t, "/") == 2 && !strings.HasSuffix(t, "/")
-}
+func validTopic(t string) bool { return topicname.Valid(t) }
 
 func (c *SinkConfig) applyDefaults() {
 	for i := range c.Topics {

@@ -96,7 +96,9 @@ func Configuration(err error) error { return classify(ClassConfiguration, err) }
 // unclassified errors:
 //
 //   - nil → ClassNone;
-//   - an *Error anywhere in the chain → its Class (outermost wins);
+//   - an *Error anywhere in the chain → its Class (outermost wins, also
+//     over a *BatchError it wraps); an *Error with the zero or an unknown
+//     Class → ClassRetryable;
 //   - a *BatchError → the most severe class among its records;
 //   - context.Canceled and context.DeadlineExceeded → ClassRetryable (the
 //     record was not handled; it stays unacked and will be redelivered);
@@ -114,6 +116,9 @@ func ClassOf(err error) Class {
 	}
 	var ce *Error
 	if errors.As(err, &ce) {
+		if ce.Class == ClassNone || ce.Class > ClassConfiguration {
+			return ClassRetryable // &Error{} without a (known) class
+		}
 		return ce.Class
 	}
 	var be *BatchError
@@ -171,7 +176,9 @@ type RecordError struct {
 // poison record does not fail its neighbours.
 //
 // A WriteBatch error that is not a *BatchError fails the whole batch with
-// that error's class.
+// that error's class, and so does a *BatchError wrapped in a classified
+// error (Fatal(fmt.Errorf("…: %w", batchErr)) stops the runtime): the
+// outermost class wins.
 type BatchError struct {
 	Failures []RecordError
 }
@@ -195,4 +202,20 @@ func (e *BatchError) Error() string {
 		fmt.Fprintf(&b, "; record %d: %v", f.Index, f.Err)
 	}
 	return b.String()
+}
+
+// batchFailures returns the *BatchError of err when it decides the outcome
+// of each record: it is in the chain and no classified *Error wraps it
+// (the outermost class wins), and it names only records of the batch.
+func batchFailures(err error, n int) *BatchError {
+	var be *BatchError
+	if !errors.As(err, &be) || errors.As(err, new(*Error)) {
+		return nil
+	}
+	for _, f := range be.Failures {
+		if f.Index < 0 || f.Index >= n {
+			return nil
+		}
+	}
+	return be
 }

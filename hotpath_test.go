@@ -3,6 +3,7 @@ package connect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/internal/offsets"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // fakeConsumer records acks and nacks; it is used only to measure and check
@@ -168,6 +170,15 @@ func TestLaneOutcomes(t *testing.T) {
 		{"batch: fatal mid-batch", batchFunc(func(_ context.Context, recs []SinkRecord) error {
 			return (&BatchError{}).Add(4, Fatal(poison))
 		}), 4, 0, 0, true},
+		{"batch: Fatal around a BatchError stops before any ack", batchFunc(func(_ context.Context, recs []SinkRecord) error {
+			return Fatal(fmt.Errorf("flush: %w", (&BatchError{}).Add(4, InvalidData(poison))))
+		}), 0, 0, 0, true},
+		{"Error without a class is retryable", SinkFunc(func(_ context.Context, r SinkRecord) error {
+			if r.Offset == 0 {
+				return &Error{Err: poison}
+			}
+			return nil
+		}), 7, 1, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,7 +186,7 @@ func TestLaneOutcomes(t *testing.T) {
 				Retry:   RetryPolicy{MaxRetries: 1, Initial: time.Millisecond, Max: time.Millisecond},
 				Breaker: BreakerPolicy{FailureThreshold: -1},
 				Batch:   BatchPolicy{MaxRecords: 8},
-			})
+			}, WithMetrics(prometheus.NewRegistry())) // metrics on: every class has a label
 			l := topic.newLane()
 			defer l.stopAcks()
 			msgs := testMessages(8)

@@ -144,7 +144,7 @@ func (m *metrics) setHealth(connector string, ok bool) {
 }
 
 func (tm *topicMetrics) fail(errorType string) {
-	if tm.on {
-		tm.failed[errorType].Inc()
+	if c := tm.failed[errorType]; tm.on && c != nil {
+		c.Inc()
 	}
 }

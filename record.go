@@ -77,9 +77,24 @@ func (r SinkRecord) Text() string {
 // Attribute returns the value of attribute name, "" when absent.
 func (r SinkRecord) Attribute(name string) string { return r.Attributes[name] }
 
-// RecordID returns the x-record-id attribute set by source runtimes, "" when
-// absent. Sinks use it to write idempotently.
-func (r SinkRecord) RecordID() string { return r.Attributes[AttrRecordID] }
+// RecordID returns an id of the record that stays the same across
+// redeliveries, for sinks that write idempotently (upsert by id): the
+// x-record-id attribute set by source runtimes (see [RecordID]) when
+// present, else an id derived from where the broker stored the message,
+// "{PartitionTopic}#{Offset}" (e.g. "/default/orders-part-1#42"), so that
+// messages of producers that set no id still get distinct ones. The derived
+// id is unique as long as the topic is not deleted and re-created (offsets
+// would start again at 0).
+func (r SinkRecord) RecordID() string {
+	if id := r.Attributes[AttrRecordID]; id != "" {
+		return id
+	}
+	topic := r.PartitionTopic
+	if topic == "" {
+		topic = r.Topic
+	}
+	return topic + "#" + strconv.FormatUint(r.Offset, 10)
+}
 
 // JSON decodes the payload of rec as JSON into a T. A decoding failure is an
 // [InvalidData] error, so returning it from Write dead-letters the record.

@@ -91,6 +91,27 @@ func TestRecordID(t *testing.T) {
 	}
 }
 
+func TestSinkRecordIDFallsBackToBrokerPosition(t *testing.T) {
+	rec := SinkRecord{Topic: "/default/o", Partition: 1, PartitionTopic: "/default/o-part-1", Offset: 42}
+	if got := rec.RecordID(); got != "/default/o-part-1#42" {
+		t.Fatalf("RecordID = %q", got)
+	}
+	redelivered := rec
+	redelivered.Attempt = 3
+	if redelivered.RecordID() != rec.RecordID() {
+		t.Fatal("id changed on redelivery")
+	}
+	other := rec
+	other.Offset = 43
+	if other.RecordID() == rec.RecordID() {
+		t.Fatal("two offsets share an id")
+	}
+	rec.Attributes = map[string]string{AttrRecordID: "gen/p0/7"}
+	if got := rec.RecordID(); got != "gen/p0/7" {
+		t.Fatalf("RecordID with x-record-id = %q", got)
+	}
+}
+
 func TestDLQAttributes(t *testing.T) {
 	rec := SinkRecord{
 		Topic: "/d/orders", Partition: 2, PartitionTopic: "/d/orders-part-2", Offset: 41,

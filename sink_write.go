@@ -138,10 +138,10 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 		for _, i := range l.idx {
 			l.errs[i] = nil
 		}
-		var be *BatchError
+		be := batchFailures(werr, len(l.sub))
 		switch {
 		case werr == nil:
-		case errors.As(werr, &be) && validBatchError(be, len(l.sub)):
+		case be != nil:
 			for _, f := range be.Failures {
 				e := f.Err
 				if e == nil {
@@ -202,15 +202,6 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 		}
 		if !sleepCtx(run.stopCtx, r.cfg.Retry.delay(attempt, l.rnd)) {
 			l.leave(len(l.idx))
-			return false
-		}
-	}
-	return true
-}
-
-func validBatchError(be *BatchError, n int) bool {
-	for _, f := range be.Failures {
-		if f.Index < 0 || f.Index >= n {
 			return false
 		}
 	}

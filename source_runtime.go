@@ -272,7 +272,7 @@ func (run *sourceRun) newTopic(ctx context.Context, tc SourceTopic) (*sourceTopi
 	}
 	p, err := run.client.NewProducer(ctx, tc.Topic, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("create producer on %s: %w", tc.Topic, err)
+		return nil, producerError(fmt.Errorf("create producer on %s: %w", tc.Topic, err))
 	}
 	if tc.DLQTopic == "" {
 		tc.DLQTopic = DefaultDLQTopic(tc.Topic)
@@ -285,9 +285,25 @@ func (run *sourceRun) newTopic(ctx context.Context, tc SourceTopic) (*sourceTopi
 	return t, nil
 }
 
+// producerError classifies a failure to create a producer: one that can
+// never succeed is a Configuration error (the broker rejects the topic or
+// its settings: InvalidArgument) or a Fatal one (the credentials do not
+// allow it); anything else stays unclassified, so Retryable.
+func producerError(err error) error {
+	switch {
+	case errors.Is(err, danube.ErrInvalidArgument):
+		return Configuration(err)
+	case errors.Is(err, danube.ErrPermissionDenied), errors.Is(err, danube.ErrUnauthenticated):
+		return Fatal(err)
+	}
+	return err
+}
+
 // topic returns the topic state for name, creating a reliable producer for
-// a topic not in the configuration; creation failures are retried until the
-// runtime stops. A malformed name yields nil: the record is dead-lettered.
+// a topic not in the configuration; transient creation failures are
+// retried until the runtime stops. A name that cannot be used (malformed,
+// or rejected by the broker as an invalid argument) yields nil: the record
+// is dead-lettered. A refusal of the credentials stops the runtime.
 func (run *sourceRun) topic(ctx context.Context, name string) (*sourceTopic, error) {
 	if name == "" {
 		return run.first, nil
@@ -303,7 +319,7 @@ func (run *sourceRun) topic(ctx context.Context, name string) (*sourceTopic, err
 	}
 	run.createMu.Lock()
 	defer run.createMu.Unlock()
-	rnd := rand.New(rand.NewPCG(rand.Uint64(), 3))
+	rnd := newRand()
 	for attempt := 1; ; attempt++ {
 		run.topicsMu.Lock()
 		t := run.topics[name]
@@ -312,8 +328,15 @@ func (run *sourceRun) topic(ctx context.Context, name string) (*sourceTopic, err
 			return t, nil
 		}
 		t, err := run.newTopic(run.stopCtx, SourceTopic{Topic: name})
-		if err == nil {
+		switch ClassOf(err) {
+		case ClassNone:
 			return t, nil
+		case ClassConfiguration:
+			run.r.log.Error("record topic rejected by the broker", "topic", name, "err", err)
+			return nil, nil
+		case ClassFatal:
+			run.fail(err)
+			return nil, err
 		}
 		run.r.log.Warn("creating producer failed, retrying", "topic", name, "attempt", attempt, "err", err)
 		if !sleepCtx(run.stopCtx, run.r.cfg.Retry.delay(min(attempt, 30), rnd)) {
@@ -351,7 +374,7 @@ func (run *sourceRun) publish(ctx context.Context, rec SourceRecord, ack func(er
 		return err
 	}
 	if t == nil {
-		return run.deadLetter(ctx, run.first, rec, InvalidData(fmt.Errorf("record topic %q: want /namespace/topic", rec.Topic)), ack)
+		return run.deadLetter(ctx, run.first, rec, InvalidData(fmt.Errorf("record topic %q: not a topic the broker accepts (want /namespace/topic)", rec.Topic)), ack)
 	}
 	payload := rec.Payload
 	if rec.Value != nil {
@@ -463,7 +486,7 @@ func (it *pubItem) finish(err error) {
 // not confirmed, so its offset is never committed.
 func (run *sourceRun) retryLoop(ctx context.Context) {
 	r := run.r
-	rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	rnd := newRand()
 	var batch []*pubItem
 	for {
 		select {
@@ -606,7 +629,7 @@ func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec Source
 	if !rec.Offset.IsZero() {
 		tk = run.tracker.Track(rec.Offset.Partition, rec.Offset.Position)
 	}
-	rnd := rand.New(rand.NewPCG(rand.Uint64(), 1))
+	rnd := newRand()
 	for attempt := 1; ; attempt++ {
 		t.dlqMu.Lock()
 		var err error
@@ -652,7 +675,7 @@ func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec Source
 func (run *sourceRun) pollLoop() {
 	r := run.r
 	ctx := run.stopCtx
-	rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	rnd := newRand()
 	failures := 0
 	for ctx.Err() == nil {
 		var recs []SourceRecord
@@ -719,7 +742,7 @@ func (run *sourceRun) backoff(ctx context.Context, op string, failures int, err 
 func (run *sourceRun) streamLoop(ss StreamSource) {
 	r := run.r
 	ctx := run.stopCtx
-	rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	rnd := newRand()
 	var emitted atomic.Int64
 	em := &Emitter{publish: func(ectx context.Context, rec SourceRecord, ack func(error)) error {
 		if err := run.publish(ectx, rec, ack); err != nil {

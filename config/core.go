@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/internal/topicname"
 )
 
 // Core is the part of a connector configuration file shared by every
@@ -281,11 +282,10 @@ func matchTopic(topic string, topics []string) int {
 // LogValue redacts secrets when a Core is logged.
 func (c Core) LogValue() slog.Value { return LogValue(&c) }
 
-// ValidTopic reports whether t has the form /namespace/name.
-func ValidTopic(t string) bool {
-	ns, name, ok := strings.Cut(strings.TrimPrefix(t, "/"), "/")
-	return strings.HasPrefix(t, "/") && ok && ns != "" && name != "" && !strings.ContainsAny(name, "/ ")
-}
+// ValidTopic reports whether t has the form /namespace/name that the
+// client and the broker accept: two non-empty segments of letters, digits,
+// '_' and '-'.
+func ValidTopic(t string) bool { return topicname.Valid(t) }
 
 // VersionStrategy is the schema version a producer uses, a
 // [danube.VersionRef]. It is written "latest", {pinned = 3} or

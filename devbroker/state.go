@@ -12,11 +12,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/danube-connect/connect/devbroker/internal/registry"
+	"github.com/danube-connect/connect/internal/topicname"
 	"github.com/danube-connect/connect/internal/wire/danubepb"
 )
 
@@ -218,26 +218,7 @@ func (st *state) newID() uint64 {
 
 // validTopicName reports whether name is "/namespace/topic" with non-empty segments of letters,
 // digits, '_' and '-'.
-func validTopicName(name string) bool {
-	rest, ok := strings.CutPrefix(name, "/")
-	if !ok {
-		return false
-	}
-	ns, tp, ok := strings.Cut(rest, "/")
-	return ok && validSegment(ns) && validSegment(tp)
-}
-
-func validSegment(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' && r != '-' {
-			return false
-		}
-	}
-	return true
-}
+func validTopicName(name string) bool { return topicname.Valid(name) }
 
 func namespaceOf(name string) string {
 	ns, _, _ := strings.Cut(name[1:], "/")
