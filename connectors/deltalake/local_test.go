@@ -130,3 +130,42 @@ func TestLocalTableReadByDeltaRS(t *testing.T) {
 		t.Fatalf("after the delta-rs append: %d rows, txn %d, version %d; want 19 rows, txn 24, version 4", len(r.Rows), *r.Txn[app], r.Version)
 	}
 }
+
+// TestPartitionedTable writes a table partitioned by a string (with
+// characters that need escaping) and a date column and reads it with
+// delta-rs, partition values included.
+func TestPartitionedTable(t *testing.T) {
+	python(t)
+	dir := filepath.Join(t.TempDir(), "parts")
+	cfg := testConfig(t, func(c *Config) {
+		c.Tables = []Table{{Topic: ordersTopic, TableURI: dir, SchemaSource: "fields", WriteMode: "append",
+			Fields: []Field{{Path: "id", Type: TypeString}, {Path: "region", Type: TypeString}, {Path: "day", Type: TypeDate}, {Path: "qty", Type: TypeLong, Nullable: true}},
+			MetadataColumns: []string{"offset"}, PartitionColumns: []string{"region", "day"}}}
+	})
+	s, err := openSink(t, cfg, ordersTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := []string{"eu", "us west/1", "ä=b%"}
+	var batch []connect.SinkRecord
+	for i := range 12 {
+		batch = append(batch, orderRec(uint64(i), fmt.Sprintf(`{"id":"r%d","region":%q,"day":"2024-05-0%d","qty":%d}`, i, regions[i%3], 1+i%2, i)))
+	}
+	batch = append(batch, orderRec(12, `{"id":"nope","day":"2024-05-01"}`)) // no region: dead-lettered
+	err = s.WriteBatch(t.Context(), batch)
+	var be *connect.BatchError
+	if !errors.As(err, &be) || len(be.Failures) != 1 || be.Failures[0].Index != 12 {
+		t.Fatalf("WriteBatch = %v, want record 12 invalid", err)
+	}
+	r := readWithDeltaRS(t, dir, nil)
+	if len(r.Rows) != 12 || r.Files != 6 {
+		t.Fatalf("%d rows in %d files, want 12 in 6", len(r.Rows), r.Files)
+	}
+	for _, row := range r.Rows {
+		var i int
+		fmt.Sscanf(row["id"].(string), "r%d", &i)
+		if row["region"] != regions[i%3] || row["day"] != fmt.Sprintf("2024-05-0%d", 1+i%2) || row["qty"] != float64(i) {
+			t.Fatalf("row %v", row)
+		}
+	}
+}
