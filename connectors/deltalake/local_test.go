@@ -139,7 +139,7 @@ func TestPartitionedTable(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "parts")
 	cfg := testConfig(t, func(c *Config) {
 		c.Tables = []Table{{Topic: ordersTopic, TableURI: dir, SchemaSource: "fields", WriteMode: "append",
-			Fields: []Field{{Path: "id", Type: TypeString}, {Path: "region", Type: TypeString}, {Path: "day", Type: TypeDate}, {Path: "qty", Type: TypeLong, Nullable: true}},
+			Fields:          []Field{{Path: "id", Type: TypeString}, {Path: "region", Type: TypeString}, {Path: "day", Type: TypeDate}, {Path: "qty", Type: TypeLong, Nullable: true}},
 			MetadataColumns: []string{"offset"}, PartitionColumns: []string{"region", "day"}}}
 	})
 	s, err := openSink(t, cfg, ordersTopic)
