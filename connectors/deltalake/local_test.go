@@ -3,6 +3,7 @@ package deltalake
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,6 +142,7 @@ func TestPartitionedTable(t *testing.T) {
 		c.Tables = []Table{{Topic: ordersTopic, TableURI: dir, SchemaSource: "fields", WriteMode: "append",
 			Fields:          []Field{{Path: "id", Type: TypeString}, {Path: "region", Type: TypeString}, {Path: "day", Type: TypeDate}, {Path: "qty", Type: TypeLong, Nullable: true}},
 			MetadataColumns: []string{"offset"}, PartitionColumns: []string{"region", "day"}}}
+		c.CheckpointInterval = 1
 	})
 	s, err := openSink(t, cfg, ordersTopic)
 	if err != nil {
@@ -157,9 +159,24 @@ func TestPartitionedTable(t *testing.T) {
 	if !errors.As(err, &be) || len(be.Failures) != 1 || be.Failures[0].Index != 12 {
 		t.Fatalf("WriteBatch = %v, want record 12 invalid", err)
 	}
+	// Readers find the partition values in the checkpoint of version 1.
+	for v := range int64(2) {
+		if err := os.Remove(filepath.Join(dir, logDir, commitName(v))); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := readWithDeltaRS(t, dir, nil)
 	if len(r.Rows) != 12 || r.Files != 6 {
 		t.Fatalf("%d rows in %d files, want 12 in 6", len(r.Rows), r.Files)
+	}
+	s2, err := openSink(t, cfg, ordersTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, a := range s2.tables[ordersTopic].snap.files {
+		if a.PartitionValues["region"] == nil || a.PartitionValues["day"] == nil || !strings.Contains(path, "day="+*a.PartitionValues["day"]) {
+			t.Fatalf("file %s read back from the checkpoint with partition values %v", path, a.PartitionValues)
+		}
 	}
 	for _, row := range r.Rows {
 		var i int
