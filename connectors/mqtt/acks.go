@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // ackQueue sends MQTT acknowledgements (PUBACK for QoS 1, PUBREC for QoS
@@ -94,3 +95,30 @@ func (q *ackQueue) due() []*inflight {
 
 // Unacked returns the messages received and not yet acknowledged.
 func (q *ackQueue) Unacked() int { return len(q.slots) }
+
+// Settled reports whether every acquired message has its answer and every
+// due acknowledgement went out: what is left is held for good.
+func (q *ackQueue) Settled() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, p := range q.pending {
+		if !p.done {
+			return false
+		}
+		if i == 0 && p.ok {
+			return false // due, not sent yet
+		}
+	}
+	return true
+}
+
+// Drain waits, at most d, until the queue is settled: on a graceful stop
+// the runtime answers the records still in flight, and their
+// acknowledgements should reach the broker before the connection closes
+// (else the broker redelivers them as duplicates).
+func (q *ackQueue) Drain(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !q.Settled() && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/danube-connect/connect"
@@ -118,16 +119,22 @@ func (s *Source) Poll(context.Context) ([]connect.SourceRecord, error) { return 
 func (s *Source) Stream(ctx context.Context, em *connect.Emitter) error {
 	q := newAckQueue(s.cfg.ReceiveMaximum)
 	s.queue.Store(q)
-	ctx, cancel := context.WithCancel(ctx)
+	// Acknowledgements go on after ctx is done, while the runtime answers
+	// the records in flight (see drain).
+	ackCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { q.Run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() { q.Run(ackCtx) })
+	defer func() { stopAcks(); wg.Wait() }()
 	d := &deliverer{s: s, em: em, q: q}
 	if s.cfg.ProtocolVersion == "5" {
 		return s.streamV5(ctx, d)
 	}
 	return s.streamV3(ctx, d)
 }
+
+// drainTimeout bounds how long a stopping Stream keeps the connection to
+// send the acknowledgements of records the runtime confirms while draining.
+const drainTimeout = 5 * time.Second
 
 // Close does nothing: Stream owns the connection and closes it on return.
 func (s *Source) Close(context.Context) error { return nil }

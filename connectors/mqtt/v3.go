@@ -102,6 +102,7 @@ func (s *Source) streamV3(ctx context.Context, d *deliverer) error {
 		wait = min(2*wait, s.cfg.reconnectMax())
 	}
 	<-ctx.Done()
+	d.q.Drain(drainTimeout)
 	s.setConnected(false, errors.New("stopped"))
 	return nil
 }

@@ -14,6 +14,10 @@ import (
 	"github.com/danube-connect/connect"
 )
 
+// sendAcksInterval is how often paho sends the acknowledgements released
+// in order (MQTT 5).
+const sendAcksInterval = 5 * time.Millisecond
+
 // MQTT 5 CONNACK reason codes that no retry can fix.
 var v5LoginRefused = map[byte]bool{
 	0x85: true, // client identifier not valid
@@ -27,7 +31,8 @@ var v5LoginRefused = map[byte]bool{
 // releases them), Receive Maximum and Maximum Packet Size announced in
 // CONNECT, a session expiry, and subscriptions renewed on every connect.
 func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
-	ctx, cancel := context.WithCancel(ctx)
+	// The connection outlives ctx while the acknowledgements drain.
+	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	refused := make(chan error, 1)
 	recvMax := uint16(s.cfg.ReceiveMaximum)
@@ -95,7 +100,7 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   s.clientID,
 			EnableManualAcknowledgment: true,
-			SendAcksInterval:           5 * time.Millisecond,
+			SendAcksInterval:           sendAcksInterval,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 				func(pr paho.PublishReceived) (bool, error) {
 					d.Deliver(ctx, v5message(pr))
@@ -104,12 +109,14 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 			},
 		},
 	}
-	cm, err := autopaho.NewConnection(ctx, cfg)
+	cm, err := autopaho.NewConnection(connCtx, cfg)
 	if err != nil {
 		return connect.Configuration(fmt.Errorf("mqtt: %w", err))
 	}
 	defer func() {
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		d.q.Drain(drainTimeout)
+		time.Sleep(2 * sendAcksInterval) // paho sends acknowledgements in batches
+		dctx, dcancel := context.WithTimeout(connCtx, time.Second)
 		defer dcancel()
 		_ = cm.Disconnect(dctx)
 		cancel()
