@@ -38,7 +38,7 @@ func BenchmarkHTTPSink(b *testing.B) {
 		b.Cleanup(func() { _ = br.Close() })
 		name := "window" + map[int]string{10: "10", 1000: "1000"}[window]
 		b.Run(name+"/noop", func(b *testing.B) {
-			benchSink(b, br, "/default/bench-noop", connect.SinkFunc(func(context.Context, connect.SinkRecord) error { return nil }))
+			benchSink(b, br, "/default/bench-noop", connect.SinkFunc(func(context.Context, connect.SinkRecord) error { return nil }), 1)
 		})
 		for _, mode := range []string{"record", "batch"} {
 			b.Run(name+"/"+mode, func(b *testing.B) {
@@ -49,9 +49,20 @@ func BenchmarkHTTPSink(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				benchSink(b, br, "/default/bench-"+mode, s)
+				benchSink(b, br, "/default/bench-"+mode, s, 1)
 			})
 		}
+		// Not a default: record mode with 8 workers per partition.
+		b.Run(name+"/record-parallelism8", func(b *testing.B) {
+			var cfg Config
+			_ = config.ApplyDefaults(&cfg)
+			cfg.URL = srv.URL
+			s, err := New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchSink(b, br, "/default/bench-record-p8", s, 8)
+		})
 	}
 }
 
@@ -89,7 +100,7 @@ func (c countingBatch) WriteBatch(ctx context.Context, recs []connect.SinkRecord
 	return err
 }
 
-func benchSink(b *testing.B, br *devbroker.Broker, topic string, sink connect.Sink) {
+func benchSink(b *testing.B, br *devbroker.Broker, topic string, sink connect.Sink, parallelism int) {
 	ctx := context.Background()
 	c, err := danube.NewClient(ctx, br.URL())
 	if err != nil {
@@ -106,7 +117,7 @@ func benchSink(b *testing.B, br *devbroker.Broker, topic string, sink connect.Si
 	if _, ok := sink.(connect.BatchSink); ok {
 		wrapped = countingBatch{cs}
 	}
-	rt, err := connect.NewSinkRuntime(wrapped, connect.SinkConfig{Name: "bench", Client: c, Topics: []connect.SinkTopic{{Topic: topic}}})
+	rt, err := connect.NewSinkRuntime(wrapped, connect.SinkConfig{Name: "bench", Client: c, Topics: []connect.SinkTopic{{Topic: topic}}, Parallelism: parallelism})
 	if err != nil {
 		b.Fatal(err)
 	}
