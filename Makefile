@@ -41,3 +41,7 @@ bench:
 ## generate: regenerate protobuf code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
 generate:
 	$(GO) generate ./internal/wire
+
+## quickstart: the quickstart: an embedded broker, a generator and a file sink (out/quickstart/records.jsonl); exits by itself
+quickstart:
+	$(GO) run ./cmd/danube-connect run --devbroker -c examples/quickstart/generator.toml -c examples/quickstart/file-sink.toml

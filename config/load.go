@@ -339,11 +339,24 @@ func sortedAliasNames(m map[string]string) []string {
 // to a struct), then validates it. Every problem is reported at once in an
 // *[Error].
 func Load(path string, dst any, opts Options) error {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return err
 	}
 	return LoadBytes(path, data, FormatOf(path), dst, opts)
+}
+
+// readFile reads a configuration file; a file that is missing, a
+// directory or unreadable is an *[Error] naming it.
+func readFile(path string) ([]byte, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, newError(path, []*FieldError{{Path: "(file)", Msg: fmt.Sprintf("%q is a directory, want a configuration file", path)}})
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, newError(path, []*FieldError{{Path: "(file)", Msg: fileProblem(path, err)}})
+	}
+	return data, nil
 }
 
 // LoadBytes is [Load] for data already read; source names it in errors.
@@ -426,9 +439,9 @@ type Document struct {
 // applies only to a file of that connector, and one scoped to a connector
 // name ("NAME:key=value") only to the file whose connector_name is NAME.
 func LoadDocument(path string, cat Catalog, opts Options) (*Document, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	return ParseDocument(path, data, FormatOf(path), cat, opts)
 }

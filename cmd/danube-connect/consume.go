@@ -127,21 +127,36 @@ func newConsumeCmd(c *cli) *cobra.Command {
 	var bf brokerFlags
 	var topic, sub, name, subType, output string
 	var count int
+	var create, reliable bool
 	cmd := &cobra.Command{
 		Use:   "consume -t TOPIC -m SUBSCRIPTION",
 		Short: "Receive and acknowledge messages from a topic",
 		Long: `Consume subscribes to a topic, prints each message and acknowledges it, until
---count messages were received or SIGINT/SIGTERM. A new subscription starts at
-the latest message: messages published before it existed are not delivered.
-A topic that does not exist yet is waited for until a producer creates it.
+--count messages were received or SIGINT/SIGTERM.
+
+A new subscription starts at the latest message: messages published before it
+existed are never delivered to it, on any Danube broker. So consume subscribes
+before it waits: every message published after it started is delivered. A
+topic that does not exist yet is created first (reliable, unless
+--reliable=false; --create-topic=false waits for a producer to create it
+instead, and may miss what that producer publishes before the subscription
+exists). Once it exists, a reliable subscription keeps what arrives while its
+consumer is away; a real broker keeps its position across restarts only once
+a message was acknowledged through it.
+
 A broker that cannot be reached (e.g. restarting) is waited for up to
---reconnect-timeout; the subscription then resumes where it was.`,
+--reconnect-timeout; the subscription then resumes where it was.
+`+"`--output json`"+` is lossless: payloads that are not compact JSON are written as
+a string (UTF-8) or in base64, named by payload_encoding.`,
 		Example: `  danube-connect consume -t /default/orders -m audit
   danube-connect consume -s http://broker:6650 -t /default/orders -m audit --sub-type exclusive --count 10 --output json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if topic == "" || sub == "" {
-				return usagef("--topic and --subscription are required")
+			if sub == "" {
+				return usagef("--subscription is required")
+			}
+			if err := checkTopic(topic); err != nil {
+				return err
 			}
 			st, err := parseSubType(subType)
 			if err != nil {
@@ -160,7 +175,22 @@ A broker that cannot be reached (e.g. restarting) is waited for up to
 			if name != "" {
 				copts = append(copts, danube.WithConsumerName(name))
 			}
-			cons, err := subscribeWhenCreated(ctx, c.stderr, cl, topic, sub, copts)
+			cons, err := cl.NewConsumer(ctx, topic, sub, copts...)
+			if errors.Is(err, danube.ErrNotFound) {
+				if create {
+					// Create the topic and subscribe before waiting, so that
+					// nothing published after this command started is missed.
+					var p *danube.Producer
+					if p, err = newProducerMatching(ctx, cl, topic, "danube-connect-consume-"+sub, reliable); err != nil {
+						return fmt.Errorf("create topic %s: %w", topic, err)
+					}
+					p.Close()
+					fmt.Fprintf(c.stderr, "created topic %s (reliable=%v); waiting for messages\n", topic, reliable)
+					cons, err = cl.NewConsumer(ctx, topic, sub, copts...)
+				} else {
+					cons, err = subscribeWhenCreated(ctx, c.stderr, cl, topic, sub, copts)
+				}
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -199,7 +229,9 @@ A broker that cannot be reached (e.g. restarting) is waited for up to
 	fl.StringVarP(&name, "consumer", "n", "", "consumer name (default: generated)")
 	fl.StringVar(&subType, "sub-type", "shared", "subscription type: exclusive, shared, failover or key_shared")
 	fl.IntVar(&count, "count", 0, "exit after this many messages (0: until interrupted)")
-	fl.StringVar(&output, "output", "text", "output format: text or json (one object per line)")
+	fl.StringVar(&output, "output", "text", "output format: text or json (one object per line, lossless)")
+	fl.BoolVar(&create, "create-topic", true, "create a topic that does not exist yet, then subscribe (false: wait for a producer to create it)")
+	fl.BoolVar(&reliable, "reliable", true, "dispatch of a topic created by --create-topic (reliable: persisted, kept for the subscription)")
 	return cmd
 }
 

@@ -261,8 +261,8 @@ func TestUsageExitCodes(t *testing.T) {
 		{[]string{"consume", "-t", "/default/x", "-m", "s", "--sub-type", "round"}, exitUsage},
 		{[]string{"docs", "nosuch"}, exitUsage},
 		{[]string{"devbroker", "--sync", "sometimes"}, exitUsage},
-		{[]string{"validate", "-c", "does-not-exist.toml"}, exitFailure},
-		{[]string{"nosuchcommand"}, exitFailure},
+		{[]string{"validate", "-c", "does-not-exist.toml"}, exitUsage},
+		{[]string{"nosuchcommand"}, exitUsage},
 	} {
 		r := runCLI(t, t.Context(), nil, tc.args...)
 		if r.code != tc.code {
@@ -487,10 +487,11 @@ func TestProduceConsume(t *testing.T) {
 	}
 }
 
+// With --create-topic=false consume waits for a producer to create the topic.
 func TestConsumeWaitsForTopic(t *testing.T) {
 	b := startBroker(t)
 	env := []string{"DANUBE_SERVICE_URL=" + b.URL()}
-	c := startCLI(t, t.Context(), env, nil, "consume", "-t", "/default/later", "-m", "sub1", "--count", "1")
+	c := startCLI(t, t.Context(), env, nil, "consume", "-t", "/default/later", "-m", "sub1", "--count", "1", "--create-topic=false")
 	eventually(t, "the waiting notice", func() bool { return strings.Contains(c.stderr.String(), "does not exist yet") })
 	select {
 	case <-c.done:

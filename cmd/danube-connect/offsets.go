@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -70,10 +72,19 @@ change those files; stop the connector first.`,
 			if err != nil {
 				return err
 			}
+			if fi, err := os.Stat(store.Dir); err != nil || !fi.IsDir() {
+				if errors.Is(err, fs.ErrNotExist) {
+					return usagef("offsets directory %s does not exist (no source has committed offsets there; see --dir, -c)", store.Dir)
+				}
+				if err == nil {
+					return usagef("offsets directory %s is not a directory", store.Dir)
+				}
+				return fmt.Errorf("offsets directory: %w", err)
+			}
 			names := []string{name}
 			if name == "" {
 				entries, err := os.ReadDir(store.Dir)
-				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				if err != nil {
 					return fmt.Errorf("read offsets directory: %w", err)
 				}
 				names = nil
@@ -85,6 +96,9 @@ change those files; stop the connector first.`,
 			}
 			out := map[string]connect.Offsets{}
 			for _, n := range names {
+				if _, err := os.Stat(store.Path(n)); errors.Is(err, fs.ErrNotExist) {
+					fmt.Fprintf(c.stderr, "no committed offsets for %s in %s\n", n, store.Dir)
+				}
 				offs, err := store.Load(cmd.Context(), n)
 				if err != nil {
 					return err
@@ -92,8 +106,8 @@ change those files; stop the connector first.`,
 				out[n] = offs
 			}
 			b, _ := json.MarshalIndent(out, "", "  ")
-			fmt.Fprintf(c.stdout, "%s\n", b)
-			return nil
+			_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+			return err
 		},
 	}
 	show.register(showCmd)
@@ -116,10 +130,14 @@ change those files; stop the connector first.`,
 			}
 			if len(to) == 0 {
 				err := os.Remove(store.Path(name))
-				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				switch {
+				case errors.Is(err, fs.ErrNotExist):
+					fmt.Fprintf(c.stderr, "%s has no committed offsets (no %s): nothing to reset\n", name, filepath.Clean(store.Path(name)))
+					return nil
+				case err != nil:
 					return fmt.Errorf("reset offsets: %w", err)
 				}
-				fmt.Fprintf(c.stderr, "offsets of %s reset (%s removed)\n", name, filepath.Clean(store.Path(name)))
+				fmt.Fprintf(c.stderr, "offsets of %s reset: %s removed; the source starts from the beginning\n", name, filepath.Clean(store.Path(name)))
 				return nil
 			}
 			offs := connect.Offsets{}
@@ -133,7 +151,11 @@ change those files; stop the connector first.`,
 			if err := store.Save(cmd.Context(), name, offs); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stderr, "offsets of %s set to %v\n", name, offs)
+			pairs := make([]string, 0, len(offs))
+			for _, p := range slices.Sorted(maps.Keys(offs)) {
+				pairs = append(pairs, p+"="+offs[p])
+			}
+			fmt.Fprintf(c.stderr, "offsets of %s set to %s (%s)\n", name, strings.Join(pairs, ", "), filepath.Clean(store.Path(name)))
 			return nil
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -59,11 +60,35 @@ func (f *brokerFlags) connect(ctx context.Context, c *cli, cmd *cobra.Command) (
 	if f.caFile != "" {
 		opts = append(opts, danube.WithCAFile(f.caFile))
 	}
+	if err := checkServiceURL(url); err != nil {
+		return nil, err
+	}
 	cl, err := danube.NewClient(ctx, url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", url, err)
 	}
 	return cl, nil
+}
+
+// checkServiceURL reports a broker URL that is not http(s)://host:port as
+// a usage error.
+func checkServiceURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+		return usagef("broker URL %q: want http://host:port or https://host:port", s)
+	}
+	return nil
+}
+
+// checkTopic reports a missing or malformed --topic as a usage error.
+func checkTopic(t string) error {
+	if t == "" {
+		return usagef("--topic is required")
+	}
+	if !config.ValidTopic(t) {
+		return usagef("--topic %q: want /namespace/name", t)
+	}
+	return nil
 }
 
 // parseAttributes parses "k:v,k2:v2".
@@ -103,8 +128,8 @@ sent again, a confirmed one never is.`,
   danube-connect produce -t /default/events -m '{"id":{i}}' --schema-subject events --schema-type json_schema --schema-file events.json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if topic == "" {
-				return usagef("--topic is required")
+			if err := checkTopic(topic); err != nil {
+				return err
 			}
 			if (message == "") == (file == "") {
 				return usagef("give exactly one of --message and --file")
@@ -158,6 +183,17 @@ sent again, a confirmed one never is.`,
 				return usagef("--schema-type and --schema-file need --schema-subject")
 			}
 			p, err := cl.NewProducer(ctx, topic, popts...)
+			if isDispatchMismatch(err) && !cmd.Flags().Changed("reliable") {
+				// The topic exists with the other dispatch: use it.
+				reliable = !reliable
+				mode := danube.NonReliable
+				if reliable {
+					mode = danube.Reliable
+				}
+				popts = append(popts, danube.WithDispatch(mode)) // the last dispatch option wins
+				fmt.Fprintf(c.stderr, "topic %s exists with reliable=%v dispatch; publishing with it\n", topic, reliable)
+				p, err = cl.NewProducer(ctx, topic, popts...)
+			}
 			if err != nil {
 				return fmt.Errorf("create producer on %s: %w", topic, err)
 			}

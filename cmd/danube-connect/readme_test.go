@@ -73,3 +73,24 @@ func TestQuickstartSuggestions(t *testing.T) {
 		}
 	}
 }
+
+// The README's walkthrough: a consumer started first on a topic that does
+// not exist yet sees every message produced afterwards, the first one too
+// (with and without --reliable on produce).
+func TestReadmeWalkthrough(t *testing.T) {
+	b := startBroker(t)
+	env := []string{"DANUBE_SERVICE_URL=" + b.URL()}
+	for i, produceArgs := range [][]string{{"--reliable"}, nil} {
+		topic := "/default/hello-" + string(rune('a'+i))
+		cons := startCLI(t, t.Context(), env, nil, "consume", "-t", topic, "-m", "me", "--count", "3")
+		cons.awaitStarted(t)
+		p := runCLI(t, t.Context(), env, append([]string{"produce", "-t", topic, "-m", "hello {i}", "-c", "3"}, produceArgs...)...)
+		if p.code != 0 {
+			t.Fatalf("produce %v: exit %d\n%s", produceArgs, p.code, p.stderr)
+		}
+		r := cons.wait(t)
+		if r.code != 0 || !strings.Contains(r.stdout.String(), ": hello 0\n") || !strings.Contains(r.stdout.String(), ": hello 2\n") {
+			t.Fatalf("consume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/config"
@@ -52,20 +54,33 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// exitCode maps an error to the process exit code.
+// exitCode maps an error to the process exit code: 2 for usage and
+// configuration errors, 1 for every other failure.
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
 	var ue usageError
 	var ce *config.Error
-	if errors.As(err, &ue) || errors.As(err, &ce) {
+	if errors.As(err, &ue) || errors.As(err, &ce) || connect.ClassOf(err) == connect.ClassConfiguration {
 		return exitUsage
 	}
-	return connect.ExitCode(err)
+	return exitFailure
 }
 
-// execute runs the command line args and returns the exit code.
+// isCancellation reports an error caused by a cancelled context, locally
+// or as the gRPC status a cancelled call ends with.
+func isCancellation(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return true
+	}
+	s, ok := status.FromError(err)
+	return ok && s.Code() == codes.Canceled
+}
+
+// execute runs the command line args and returns the exit code. An
+// interrupt (ctx cancelled) that ends a command is a requested stop: exit
+// 0 and no error line. Every error line goes with a non-zero exit code.
 func execute(ctx context.Context, args []string, c *cli) int {
 	root := newRootCmd(c)
 	root.SetArgs(args)
@@ -73,6 +88,13 @@ func execute(ctx context.Context, args []string, c *cli) int {
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
 	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil && isCancellation(err) {
+		fmt.Fprintln(c.stderr, "interrupted")
+		return exitOK
+	}
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
+		err = usageError{err}
+	}
 	if err != nil {
 		fmt.Fprintln(c.stderr, "Error:", err)
 		var ue usageError
@@ -150,8 +172,8 @@ func newVersionCmd(c *cli) *cobra.Command {
 					v = bi.Main.Version
 				}
 			}
-			fmt.Fprintf(c.stdout, "danube-connect %s %s\n", v, goV)
-			return nil
+			_, err := fmt.Fprintf(c.stdout, "danube-connect %s %s\n", v, goV)
+			return err
 		},
 	}
 }

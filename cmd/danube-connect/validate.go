@@ -135,18 +135,23 @@ range. It exits with 2 when a file is invalid.`,
 				return err
 			}
 			docs, err := loadDocuments(paths, flags.options(c))
+			out := &stickyWriter{w: c.stdout}
 			for _, d := range docs {
 				e, _ := connectors.Lookup(d.Core.Connector)
-				fmt.Fprintf(c.stdout, "%s: ok (%s %s %q)\n", d.Source, d.Core.Connector, e.Kind, d.Core.ConnectorName)
+				inferred := ""
+				if d.Inferred {
+					inferred = ", inferred from its section"
+				}
+				fmt.Fprintf(out, "%s: ok (%s %s %q%s)\n", d.Source, d.Core.Connector, e.Kind, d.Core.ConnectorName, inferred)
 				if print {
-					io.WriteString(c.stdout, d.Dump())
-					fmt.Fprintln(c.stdout)
+					io.WriteString(out, d.Dump())
+					fmt.Fprintln(out)
 				}
 			}
 			if err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
-			return nil
+			return out.err
 		},
 	}
 	flags.register(cmd)
@@ -170,7 +175,11 @@ func newDocsCmd(c *cli) *cobra.Command {
 					return usagef("unknown connector %q (one of %v)", only, connectors.Catalog().Names())
 				}
 			}
-			return writeReference(c.stdout, only)
+			out := &stickyWriter{w: c.stdout}
+			if err := writeReference(out, only); err != nil {
+				return err
+			}
+			return out.err
 		},
 	}
 }
@@ -212,4 +221,22 @@ the environment with `+"`${VAR}`"+` or `+"`${VAR:-default}`"+`. Unknown keys are
 		}
 	}
 	return nil
+}
+
+// stickyWriter remembers the first write error, so that a command printing
+// many lines reports a failed standard output (exit 1) once.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = fmt.Errorf("write output: %w", err)
+	}
+	return n, err
 }
