@@ -59,7 +59,7 @@ func TestBenchTinyMatrix(t *testing.T) {
 	if e2e := kinds[bench.EndToEnd]; e2e.LatencyP50Ms <= 0 || e2e.LatencyP99Ms < e2e.LatencyP50Ms {
 		t.Errorf("e2e latency p50 %v p99 %v", e2e.LatencyP50Ms, e2e.LatencyP99Ms)
 	}
-	if len(rep.Processes) != 4 {
+	if len(rep.Processes) != 6 {
 		t.Errorf("processes: %+v", rep.Processes)
 	}
 	for _, p := range rep.Processes {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -120,7 +121,7 @@ func measureProcesses(ctx context.Context, cfg Config, dir string, prog *progres
 		url = b.URL()
 	}
 	var out []ProcessRSS
-	run := func(label, topic string, rate string, d time.Duration) error {
+	run := func(label, topic string, rate string, inflight int, d time.Duration) error {
 		if err := createTopic(ctx, url, topic); err != nil {
 			return err
 		}
@@ -128,7 +129,8 @@ func measureProcesses(ctx context.Context, cfg Config, dir string, prog *progres
 		if err != nil {
 			return err
 		}
-		sink, err := startChild(cfg, dir, label+"-sink", sinkTOML(url, label+"-sink", topic, port))
+		name := strings.NewReplacer(" ", "-", ",", "").Replace(label)
+		sink, err := startChild(cfg, dir, name+"-sink", sinkTOML(url, name+"-sink", topic, port, inflight))
 		if err != nil {
 			return err
 		}
@@ -136,14 +138,14 @@ func measureProcesses(ctx context.Context, cfg Config, dir string, prog *progres
 		if err := waitReady(ctx, sink, fmt.Sprintf("http://127.0.0.1:%d/readyz", port)); err != nil {
 			return fmt.Errorf("bench: %s sink: %w (log in %s)", label, err, dir)
 		}
-		src, err := startChild(cfg, dir, label+"-source", sourceTOML(url, label+"-source", topic, rate))
+		src, err := startChild(cfg, dir, name+"-source", sourceTOML(url, name+"-source", topic, rate, inflight))
 		if err != nil {
 			return err
 		}
 		defer src.stop()
 		prog.note(fmt.Sprintf("RSS of danube-connect run children: %s, %s", label, d))
 		vals := sample(ctx, d, 200*time.Millisecond, sink, src)
-		if label == "load" {
+		if label != "idle" {
 			// The second half: after start-up and the first fill of every bound.
 			for i := range vals {
 				vals[i] = vals[i][len(vals[i])/2:]
@@ -152,17 +154,29 @@ func measureProcesses(ctx context.Context, cfg Config, dir string, prog *progres
 		out = append(out, summarizeRSS(label+" file sink", vals[0]), summarizeRSS(label+" generator source", vals[1]))
 		return ctx.Err()
 	}
-	if err := run("idle", "/default/bench-idle", "1", min(5*time.Second, cfg.LoadTime)); err != nil {
+	if err := run("idle", "/default/bench-idle", "1", 0, min(5*time.Second, cfg.LoadTime)); err != nil {
 		return out, err
 	}
-	return out, run("load", "/default/bench-load", "0", cfg.LoadTime)
+	if err := run("load", "/default/bench-load", "0", 0, cfg.LoadTime); err != nil {
+		return out, err
+	}
+	// Ten times the default in-flight bound: the memory under load follows it.
+	return out, run("load, max_in_flight 10000,", "/default/bench-load-10k", "0", 10_000, cfg.LoadTime)
 }
 
-func sinkTOML(url, name, topic string, port int) string {
+// processing is the [processing] section setting max_in_flight (0: the default).
+func processing(inflight int) string {
+	if inflight == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\n[processing]\nmax_in_flight = %d\n", inflight)
+}
+
+func sinkTOML(url, name, topic string, port, inflight int) string {
 	return fmt.Sprintf(`danube_service_url = %q
 connector_name = %q
 connector = "file"
-
+%s
 [[topics]]
 topic = %q
 
@@ -171,14 +185,14 @@ http_addr = "127.0.0.1:%d"
 
 [file]
 path = "-"
-`, url, name, topic, port)
+`, url, name, processing(inflight), topic, port)
 }
 
-func sourceTOML(url, name, topic, rate string) string {
+func sourceTOML(url, name, topic, rate string, inflight int) string {
 	return fmt.Sprintf(`danube_service_url = %q
 connector_name = %q
 connector = "generator"
-
+%s
 [generator]
 topic = %q
 rate = %s
@@ -186,7 +200,7 @@ payload_size = 1024
 
 [observability]
 http_addr = "off"
-`, url, name, topic, rate)
+`, url, name, processing(inflight), topic, rate)
 }
 
 // createTopic creates a reliable topic, so that a sink can subscribe
