@@ -94,7 +94,7 @@ func runRawSend(ctx context.Context, p params) (Sample, error) {
 					if err == nil {
 						m.lat.add(time.Since(start))
 						cnt.add(1)
-					} else if ctx.Err() == nil {
+					} else if !timedOut(ctx, err) {
 						failed.Store(err)
 					}
 				})

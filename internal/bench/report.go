@@ -16,7 +16,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw, "kind\tbroker\twindow\tpayload\ttopics\trecords\tmsg/s\tMB/s\tp50 ms\tp99 ms\tallocs/rec\tCPU s/M\tpeak RSS MB\truntime/raw\traw/baseline\t")
 	for _, res := range r.Results {
 		if res.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\terror: %s\t\n", res.Kind, dash(res.Broker), window(res.Window), res.Size, res.Topics, oneLine(res.Error))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t-\terror (below)\t\t\t\t\t\t\t\t\t\n", res.Kind, dash(res.Broker), window(res.Window), res.Size, res.Topics)
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.0f\t%.1f\t%s\t%s\t%.1f\t%.1f\t%.0f\t%s\t%s\t\n",
@@ -26,6 +26,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, res := range r.Results {
+		if res.Error != "" {
+			fmt.Fprintf(w, "error in %s: %s\n", res.Cell, oneLine(res.Error))
+		}
 	}
 	if len(r.Processes) > 0 {
 		fmt.Fprintln(w)
