@@ -143,3 +143,48 @@ func TestDanubeOutageWithholdsAcks(t *testing.T) {
 		})
 	}
 }
+
+// TestReceiveMaximumBoundsUnacked: while Danube does not confirm, at most
+// receive_maximum messages are received and unacknowledged; the rest wait
+// at the MQTT broker and arrive once Danube is back.
+func TestReceiveMaximumBoundsUnacked(t *testing.T) {
+	for _, version := range []string{"3.1.1", "5"} {
+		t.Run("v"+version, func(t *testing.T) {
+			m := startMosquitto(t, "")
+			dir := t.TempDir()
+			b, err := devbroker.Start(t.Context(), devbroker.Config{DataDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := b.Addr()
+			cfg := newConfig(t, m.URL(), version, mqtt.Route{From: "bound/#", To: "/default/bound", QoS: 1})
+			cfg.ReceiveMaximum = 10
+			src := mqtt.New(cfg)
+			runSource(t, src, cfg, connecttest.WithBroker(b),
+				connecttest.WithRetry(connect.RetryPolicy{MaxRetries: 100000, Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}))
+			waitSubscribed(t, src)
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			pub := publisher(t, m.URL())
+			const n = 50
+			for i := range n {
+				publish(t, pub, fmt.Sprintf("bound/%d", i%5), 1, fmt.Appendf(nil, "m%04d", i))
+			}
+			waitFor(t, 10*time.Second, "a full window", func() bool { return src.Stats().Unacked == 10 })
+			time.Sleep(500 * time.Millisecond)
+			if st := src.Stats(); st.Unacked != 10 || st.Acked != 0 {
+				t.Fatalf("during the outage: %+v, want 10 unacked", st)
+			}
+			b2, err := devbroker.Start(t.Context(), devbroker.Config{DataDir: dir, Addr: addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = b2.Close() })
+			waitFor(t, 30*time.Second, "every message after the outage", func() bool {
+				_, counts := stored(b2, "/default/bound")
+				return len(missingOf(counts, n)) == 0
+			})
+		})
+	}
+}
