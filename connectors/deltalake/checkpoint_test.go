@@ -136,3 +136,36 @@ write_deltalake(sys.argv[1], pa.table({"id": ["a"]}), configuration={"delta.enab
 		t.Fatalf("err = %v, want a configuration error about the writer version", err)
 	}
 }
+
+// TestCompactedByDeltaRS lets delta-rs compact the sink's small files
+// (optimize: remove and add actions) while the sink runs, then checks that
+// the sink keeps committing and checkpointing on top of it.
+func TestCompactedByDeltaRS(t *testing.T) {
+	python(t)
+	dir := filepath.Join(t.TempDir(), "orders")
+	cfg := testConfig(t, func(c *Config) { c.Tables = []Table{tableConfig(ordersTopic, dir)}; c.CheckpointInterval = 4 })
+	s, err := openSink(t, cfg, ordersTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range 5 { // versions 1..5, 5 files
+		writeOrders(t, s, 3*b, 3*b+3)
+	}
+	runPython(t, "import sys; from deltalake import DeltaTable; DeltaTable(sys.argv[1]).optimize.compact()", dir) // version 6
+	writeOrders(t, s, 15, 18)                                                                                     // loses the race for 6, commits 7
+	writeOrders(t, s, 18, 21)                                                                                     // 8: checkpoint with the tombstones
+	snap := s.tables[ordersTopic].snap
+	if snap.version != 8 || len(snap.files) != 3 || len(snap.removes) != 5 {
+		t.Fatalf("version %d, %d files, %d tombstones; want 8, 3, 5", snap.version, len(snap.files), len(snap.removes))
+	}
+	for v := range int64(9) {
+		if err := os.Remove(filepath.Join(dir, logDir, commitName(v))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := AppID("dl", "dl", ordersTopic)
+	r := readWithDeltaRS(t, dir, nil, app)
+	if len(r.Rows) != 21 || r.Files != 3 || *r.Txn[app] != 20 {
+		t.Fatalf("delta-rs read %d rows in %d files, txn %v; want 21, 3, 20", len(r.Rows), r.Files, r.Txn[app])
+	}
+}
