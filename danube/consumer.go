@@ -396,7 +396,7 @@ func (pc *partConsumer) run(ctx context.Context, log *slog.Logger) {
 			log.Debug("stream ended (taken over or dropped by the broker); reopening", "failures", failures)
 			wait = rp.Delay(failures - 1)
 		default:
-			werr = wrapErr(sctx, op, err)
+			werr = wrapErr(ctx, op, err) // not sctx: cancelled above
 			if c.unreachable(st.route.connect.key, werr) {
 				// Nothing to re-subscribe to while the broker is gone: probe it.
 				tries++
