@@ -1,6 +1,8 @@
 package devbroker
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -121,4 +123,68 @@ func BenchmarkTopicLogGroupCommit(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestTopicLogAfterRetention reopens a log whose first segments the retention deleted: it starts
+// at the first remaining offset, reads from disk beyond its cache, truncates a torn tail, and
+// drops older segments left before a gap (a deletion a crash did not persist).
+func TestTopicLogAfterRetention(t *testing.T) {
+	dir := t.TempDir()
+	lim := limits{bytes: 2 << 10, age: -1, segment: 1 << 10, cache: 1}
+	l, err := openTopicLog(dir, SyncNever, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		m := &danubepb.StreamMessage{MsgId: &danubepb.MsgID{TopicName: "/default/t"}, Payload: []byte{byte(i)}}
+		if _, err := l.append(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := os.ReadFile(l.segs[0].path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := l.trim(150, time.Now()); n == 0 {
+		t.Fatal("nothing trimmed")
+	}
+	base := l.base
+	if base == 0 || base > 150 || len(l.segs) < 3 {
+		t.Fatalf("base %d with %d segments", base, len(l.segs))
+	}
+	keep := l.segs[1].start
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	// A crash after the retention deleted the first remaining segment too, but lost the deletion
+	// of segment 0: segment 0, a gap, then the rest; and the last frame is torn.
+	if err := os.WriteFile(filepath.Join(dir, segmentName(0)), first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(l.segs[0].path); err != nil {
+		t.Fatal(err)
+	}
+	last := filepath.Join(dir, segmentName(l.segs[len(l.segs)-1].start))
+	f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{9, 0, 0, 0, 1, 2})
+	f.Close()
+
+	l2, err := openTopicLog(dir, SyncNever, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.close()
+	if l2.base != keep || l2.next != 200 {
+		t.Fatalf("reopened at [%d, %d), want [%d, 200)", l2.base, l2.next, keep)
+	}
+	if _, err := os.Stat(filepath.Join(dir, segmentName(0))); !os.IsNotExist(err) {
+		t.Errorf("the segment before the gap is still there: %v", err)
+	}
+	got := l2.read(0, 1000)
+	if len(got) != int(200-keep) || got[0].GetMsgId().GetTopicOffset() != keep || got[len(got)-1].Payload[0] != 199 {
+		t.Fatalf("read %d messages from %d", len(got), got[0].GetMsgId().GetTopicOffset())
+	}
 }
