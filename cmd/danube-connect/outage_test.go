@@ -147,8 +147,12 @@ func TestConsumeRidesOutRestart(t *testing.T) {
 	if res := c.wait(t); res.code != 0 {
 		t.Fatalf("consume exit %d; stderr:\n%s", res.code, res.stderr)
 	}
-	if s := c.stderr.String(); !strings.Contains(s, "broker unreachable; reconnecting") || !strings.Contains(s, "broker reachable again") {
+	s := c.stderr.String()
+	if !strings.Contains(s, "broker unreachable; reconnecting") || !strings.Contains(s, "broker reachable again") {
 		t.Errorf("stderr does not report the loss and the return:\n%s", s)
+	}
+	if n := strings.Count(s, "level=WARN"); n > 2 {
+		t.Errorf("%d warnings for one outage, want the loss and at most one more line:\n%s", n, s)
 	}
 }
 
@@ -246,4 +250,59 @@ func TestProduceSurvivesBrokerKill9(t *testing.T) {
 		t.Errorf("%d messages stored for %d sends: more than one repeat for one kill", total, n)
 	}
 	t.Logf("stored %d messages for %d sends (%d twice)", total, n, total-len(seen))
+}
+
+// TestDLQInspectRidesOutOutage stops the broker for 10 s while dlq inspect
+// reads a dead-letter topic (slowed down by a latency on acks): inspect
+// waits for the broker, resumes and shows every record, ending at its end
+// marker with exit 0. An outage is not mistaken for an idle topic.
+func TestDLQInspectRidesOutOutage(t *testing.T) {
+	b := startBroker(t)
+	env := []string{"DANUBE_SERVICE_URL=" + b.URL()}
+	const topic, n = "/default/outage-dlq", 200
+	createTopic(t, b.URL(), topic)
+	// The tool's subscription starts at the latest message: create it first.
+	if r := runCLI(t, t.Context(), env, "dlq", "inspect", "-t", topic, "--idle", "1ms"); r.code != 0 {
+		t.Fatalf("create the subscription: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	cl, err := danube.NewClient(t.Context(), b.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	prod, err := cl.NewProducer(t.Context(), topic, danube.WithReliable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := prod.Send(t.Context(), &danube.OutgoingMessage{Payload: []byte("d" + strconv.Itoa(i) + ".")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.SetLatency("/danube.ConsumerService/Ack", 20*time.Millisecond)
+	r := startCLI(t, t.Context(), env, nil, "dlq", "inspect", "-t", topic, "--idle", "2s")
+	shown := func() int {
+		got := 0
+		for i := range n {
+			if strings.Contains(r.stdout.String(), "d"+strconv.Itoa(i)+".") {
+				got++
+			}
+		}
+		return got
+	}
+	eventually(t, "some records shown", func() bool { return shown() >= n/4 })
+	if err := b.Suspend(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(outage)
+	if err := b.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res := r.wait(t)
+	if res.code != 0 {
+		t.Fatalf("dlq inspect exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	if got := shown(); got != n {
+		t.Fatalf("inspect showed %d of %d records; stderr:\n%s", got, n, res.stderr)
+	}
 }
