@@ -72,11 +72,24 @@ func (s *stampedSource) since(p []byte, now int64) time.Duration {
 	return 0
 }
 
-// sources starts one generator source runtime per topic, each with its own
-// client and default settings. It returns the generators, a function
+// newGenerators returns one generator per topic of the run.
+func newGenerators(p params) ([]*stampedSource, error) {
+	gens := make([]*stampedSource, p.topics)
+	for i := range gens {
+		gen, err := newGenerator(p.topic(i), p.perTopic(i), p.size)
+		if err != nil {
+			return nil, err
+		}
+		gens[i] = gen
+	}
+	return gens, nil
+}
+
+// startSources starts a source runtime for each generator (one per topic),
+// each with its own client and default settings. It returns a function
 // reporting how many records the runtimes had confirmed, and a stop
 // function that cancels the runtimes and waits for them.
-func startSources(ctx context.Context, p params) ([]*stampedSource, func() int64, func() error, error) {
+func startSources(ctx context.Context, p params, gens []*stampedSource) (func() int64, func() error, error) {
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -91,14 +104,7 @@ func startSources(ctx context.Context, p params) ([]*stampedSource, func() int64
 		}
 		return nil
 	}
-	gens := make([]*stampedSource, p.topics)
-	for i := range p.topics {
-		gen, err := newGenerator(p.topic(i), p.perTopic(i), p.size)
-		if err != nil {
-			stop()
-			return nil, nil, nil, err
-		}
-		gens[i] = gen
+	for i, gen := range gens {
 		cfg := connect.SourceConfig{
 			Name:       fmt.Sprintf("%s-source-%d", p.prefix, i),
 			ServiceURL: p.url,
@@ -108,12 +114,12 @@ func startSources(ctx context.Context, p params) ([]*stampedSource, func() int64
 		rt, err := connect.NewSourceRuntime(gen, cfg, connect.WithMetrics(reg))
 		if err != nil {
 			stop()
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		wg.Go(func() { errs[i] = rt.Run(ctx) })
 	}
 	confirmed := func() int64 { return int64(counterSum(reg, "danube_connector_messages_processed_total")) }
-	return gens, confirmed, stop, nil
+	return confirmed, stop, nil
 }
 
 // counterSum gathers reg and sums the counter name over its labels.
@@ -141,13 +147,17 @@ func runSource(ctx context.Context, p params) (Sample, error) {
 	defer cancel()
 	var m meter
 	m.begin(0)
-	_, confirmed, stop, err := startSources(ctx, p)
+	gens, err := newGenerators(p)
+	if err != nil {
+		return Sample{}, err
+	}
+	confirmed, stop, err := startSources(ctx, p, gens)
 	if err != nil {
 		return Sample{}, err
 	}
 	var n int64
 	var last time.Time
-	t := time.NewTicker(5 * time.Millisecond)
+	t := time.NewTicker(10 * time.Millisecond) // each poll gathers the metrics: not too often
 	defer t.Stop()
 	for ctx.Err() == nil && n < int64(p.records) {
 		select {
@@ -252,28 +262,28 @@ func runEndToEnd(ctx context.Context, p params) (Sample, error) {
 	defer cancel()
 	var m meter
 	m.begin(p.records)
-	var gens atomic.Pointer[[]*stampedSource]
+	gens, err := newGenerators(p)
+	if err != nil {
+		return Sample{}, err
+	}
 	index := map[string]int{}
 	for i := range p.topics {
 		index[p.topic(i)] = i
 	}
 	_, stopSink, err := startSink(ctx, p, func(rec connect.SinkRecord) {
-		if g := gens.Load(); g != nil {
-			if d := (*g)[index[rec.Topic]].since(rec.Payload, time.Now().UnixNano()); d > 0 {
-				m.lat.add(d)
-			}
+		if d := gens[index[rec.Topic]].since(rec.Payload, time.Now().UnixNano()); d > 0 {
+			m.lat.add(d)
 		}
 		cnt.add(1)
 	})
 	if err != nil {
 		return Sample{}, err
 	}
-	g, _, stopSources, err := startSources(ctx, p)
+	_, stopSources, err := startSources(ctx, p, gens)
 	if err != nil {
 		stopSink()
 		return Sample{}, err
 	}
-	gens.Store(&g)
 	cnt.wait(ctx)
 	s := m.end(min(cnt.n.Load(), int64(p.records)), p.size, cnt.lastAt())
 	errSrc := stopSources()
