@@ -154,12 +154,16 @@
 //
 // # Shutdown
 //
-// Cancelling the context given to Run starts a graceful drain: intake
-// stops; the batch being written (sink) or the records in flight (source)
-// get DrainTimeout to finish and be acked or confirmed; the source commits
-// its confirmed offsets a last time; the connector's Close is called; the
-// client is closed. Records not finished stay unacked and are redelivered.
-// A Fatal error takes the same path and Run returns it.
+// Cancelling the context given to Run starts a graceful drain with one
+// deadline, DrainTimeout after the stop began, like http.Server.Shutdown:
+// intake stops; the batch being written (sink) or the records in flight
+// (source) get until the deadline to finish and be acked or confirmed; the
+// source resolves every record still in flight (each Emit ack callback has
+// fired, with an error for the unconfirmed ones) and commits its confirmed
+// offsets a last time; the connector's Close is called with the same
+// deadline; the client is closed. Records not finished stay unacked (or
+// uncommitted) and are redelivered (re-read). A Fatal error takes the same
+// path and Run returns it.
 //
 // # Observability
 //

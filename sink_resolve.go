@@ -171,17 +171,29 @@ func (l *lane) deadLetter(ctx context.Context, m *danube.Message, rec *SinkRecor
 	return true
 }
 
+// dlqProducer returns the dead-letter producer of topic, creating it
+// without holding the lock (creation is a network call); when two lanes
+// race, the first one stored wins and the other is closed.
 func (run *sinkRun) dlqProducer(ctx context.Context, topic string) (producerAPI, error) {
 	run.dlqMu.Lock()
-	defer run.dlqMu.Unlock()
-	if p := run.dlqs[topic]; p != nil {
+	p := run.dlqs[topic]
+	run.dlqMu.Unlock()
+	if p != nil {
 		return p, nil
 	}
-	p, err := run.client.NewProducer(ctx, topic, danube.WithProducerName(run.r.cfg.Name+"-dlq"), danube.WithReliable())
+	created, err := run.client.NewProducer(ctx, topic, danube.WithProducerName(run.r.cfg.Name+"-dlq"), danube.WithReliable())
 	if err != nil {
 		return nil, fmt.Errorf("create dead-letter producer on %s: %w", topic, err)
 	}
-	createDLQSubscription(ctx, run.client, topic, run.r.log)
-	run.dlqs[topic] = p
-	return p, nil
+	run.dlqMu.Lock()
+	p = run.dlqs[topic]
+	if p == nil {
+		run.dlqs[topic] = created
+	}
+	run.dlqMu.Unlock()
+	if p != nil {
+		_ = created.Close()
+		return p, nil
+	}
+	return created, nil
 }

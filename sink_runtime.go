@@ -116,21 +116,26 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 	}
 	r.log.Info("opening sink", "topics", topics)
 	env := SinkEnv{Name: r.cfg.Name, Logger: r.log, Topics: topics, Config: r.cfg.Config}
-	closeSink := func() error {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DrainTimeout)
+	// closeSink closes the sink by deadline: the shutdown's one deadline
+	// once the run has started, else DrainTimeout from now.
+	closeSink := func(deadline time.Time) error {
+		if deadline.IsZero() {
+			deadline = time.Now().Add(r.cfg.DrainTimeout)
+		}
+		cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		defer cancel()
 		return callProtected("Close", func() error { return r.sink.Close(cctx) })
 	}
 	if err := callProtected("Open", func() error { return r.sink.Open(ctx, env) }); err != nil {
-		_ = closeSink()
+		_ = closeSink(time.Time{})
 		return fmt.Errorf("sink connector %q: open: %w", r.cfg.Name, err)
 	}
 
 	for _, tc := range r.cfg.Topics {
 		conss, err := r.subscribe(ctx, client, tc)
 		if err != nil {
-			run.closeAll()
-			_ = closeSink()
+			run.closeAll(time.Now().Add(r.cfg.DrainTimeout))
+			_ = closeSink(time.Time{})
 			if ctx.Err() != nil {
 				return nil // shut down while waiting for the topic
 			}
@@ -148,9 +153,9 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 	defer r.live.Store(nil)
 	r.log.Info("sink running", "topics", topics)
 
-	run.serve(cancelWork)
-	run.closeAll()
-	cerr := closeSink()
+	deadline := run.serve(cancelWork)
+	run.closeAll(deadline)
+	cerr := closeSink(deadline)
 	if run.fatal != nil {
 		r.log.Error("sink stopped by a fatal error", "err", run.fatal)
 		return fmt.Errorf("sink connector %q: %w", r.cfg.Name, run.fatal)
@@ -191,7 +196,11 @@ func (r *SinkRuntime) Ready(ctx context.Context) error {
 // serve runs the intake of every topic until the run stops, then drains:
 // the lanes finish their current batch until the drain deadline cancels
 // the work context. It returns when every goroutine of the run has ended.
-func (run *sinkRun) serve(cancelWork context.CancelFunc) {
+//
+// Shutdown has one deadline, DrainTimeout after the stop began, returned
+// for the steps that follow (flushing dead-letter producers, the sink's
+// Close), as http.Server.Shutdown has one context.
+func (run *sinkRun) serve(cancelWork context.CancelFunc) (deadline time.Time) {
 	r := run.r
 	for _, t := range run.topics {
 		for _, p := range t.parts {
@@ -200,10 +209,12 @@ func (run *sinkRun) serve(cancelWork context.CancelFunc) {
 	}
 	<-run.stopCtx.Done()
 	r.metrics.setHealth(r.cfg.Name, false)
+	deadline = time.Now().Add(r.cfg.DrainTimeout)
 	r.log.Info("draining", "deadline", r.cfg.DrainTimeout)
 	drain := time.AfterFunc(r.cfg.DrainTimeout, cancelWork)
 	run.wg.Wait()
 	drain.Stop()
+	return deadline
 }
 
 func (run *sinkRun) fail(err error) {
@@ -213,16 +224,22 @@ func (run *sinkRun) fail(err error) {
 	})
 }
 
-func (run *sinkRun) closeAll() {
+// closeAll flushes and closes the dead-letter producers (by deadline) and
+// closes the consumers. No lock is held during the network calls.
+func (run *sinkRun) closeAll(deadline time.Time) {
 	run.dlqMu.Lock()
+	dlqs := make([]producerAPI, 0, len(run.dlqs))
 	for _, p := range run.dlqs {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(run.workCtx), time.Second)
-		_ = p.Flush(ctx)
-		cancel()
-		_ = p.Close()
+		dlqs = append(dlqs, p)
 	}
 	clear(run.dlqs)
 	run.dlqMu.Unlock()
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(run.workCtx), deadline)
+	defer cancel()
+	for _, p := range dlqs {
+		_ = p.Flush(ctx)
+		_ = p.Close()
+	}
 	for _, c := range run.closer {
 		_ = c()
 	}

@@ -59,9 +59,9 @@ type sourceRun struct {
 	slots   chan struct{}
 	pool    sync.Pool
 
-	createMu sync.Mutex // serialises producer creation for unconfigured topics
 	topicsMu sync.Mutex
 	topics   map[string]*sourceTopic
+	creating map[string]chan struct{} // closed when the producer of an unconfigured topic is created or given up
 	first    *sourceTopic
 
 	commitSig   chan struct{}
@@ -110,7 +110,7 @@ func (r *SourceRuntime) Run(ctx context.Context) (err error) {
 	}
 	defer r.running.Store(false)
 
-	run := &sourceRun{r: r, topics: map[string]*sourceTopic{}, slots: make(chan struct{}, r.cfg.MaxInFlight),
+	run := &sourceRun{r: r, topics: map[string]*sourceTopic{}, creating: map[string]chan struct{}{}, slots: make(chan struct{}, r.cfg.MaxInFlight),
 		commitSig: make(chan struct{}, 1), retrySig: make(chan struct{}, 1)}
 	run.pool.New = func() any {
 		it := &pubItem{run: run}
@@ -182,26 +182,36 @@ func (r *SourceRuntime) Run(ctx context.Context) (err error) {
 		intake.Go(run.pollLoop)
 	}
 
+	// Shutdown has one deadline, DrainTimeout after the stop began, for
+	// every step: stop intake → drain → final commit → Close.
 	<-run.stopCtx.Done()
 	r.metrics.setHealth(r.cfg.Name, false)
+	deadline := time.Now().Add(r.cfg.DrainTimeout)
+	dctx, cancelDrain := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancelDrain()
 	r.log.Info("draining", "deadline", r.cfg.DrainTimeout)
-	intake.Wait()
-	dctx, cancelDrain := context.WithTimeout(run.workCtx, r.cfg.DrainTimeout)
-	drained := run.drain(dctx)
-	cancelDrain()
-	if !drained {
+	intakeDone := make(chan struct{})
+	go func() { intake.Wait(); close(intakeDone) }()
+	select {
+	case <-intakeDone:
+	case <-dctx.Done():
+		r.log.Error("drain deadline expired while the source's Poll or Stream had not returned")
+	}
+	if !run.drain(dctx) {
 		r.log.Error("drain deadline expired with records unconfirmed; they are not committed and will be re-read after restart",
 			"unconfirmed", run.tracker.Pending())
 	}
 	cancelBg()
 	bg.Wait()
-	fctx, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DrainTimeout)
-	cerr := run.commit(fctx, true)
-	cancelFinal()
-	serr := closeSource()
+	// Resolve every record still in flight (its ack callback gets an
+	// error) before the final commit and Close: no ack callback runs
+	// after Close.
 	cancelWork()
 	run.closeProducers()
 	run.failPending()
+	cerr := run.commit(dctx, true)
+	serr := callProtected("Close", func() error { return r.src.Close(dctx) })
+	<-intakeDone // Close made a stuck Poll or Stream return
 	switch {
 	case run.fatal != nil:
 		r.log.Error("source stopped by a fatal error", "err", run.fatal)
@@ -317,16 +327,38 @@ func (run *sourceRun) topic(ctx context.Context, name string) (*sourceTopic, err
 	if !validTopic(name) {
 		return nil, nil
 	}
-	run.createMu.Lock()
-	defer run.createMu.Unlock()
-	rnd := newRand()
-	for attempt := 1; ; attempt++ {
+	// One caller creates the producer, without holding a lock over the
+	// network calls; the others wait for it.
+	for {
 		run.topicsMu.Lock()
 		t := run.topics[name]
+		wait, creating := run.creating[name]
+		if t == nil && !creating {
+			run.creating[name] = make(chan struct{})
+		}
 		run.topicsMu.Unlock()
 		if t != nil {
 			return t, nil
 		}
+		if !creating {
+			break
+		}
+		select {
+		case <-wait:
+		case <-run.stopCtx.Done():
+			return nil, ErrStopped
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer func() {
+		run.topicsMu.Lock()
+		close(run.creating[name])
+		delete(run.creating, name)
+		run.topicsMu.Unlock()
+	}()
+	rnd := newRand()
+	for attempt := 1; ; attempt++ {
 		t, err := run.newTopic(run.stopCtx, SourceTopic{Topic: name})
 		switch ClassOf(err) {
 		case ClassNone:
@@ -348,16 +380,23 @@ func (run *sourceRun) topic(ctx context.Context, name string) (*sourceTopic, err
 	}
 }
 
+// closeProducers closes every producer; pending sends fail and their
+// callbacks have run when it returns. No lock is held while closing.
 func (run *sourceRun) closeProducers() {
 	run.topicsMu.Lock()
-	defer run.topicsMu.Unlock()
+	topics := make([]*sourceTopic, 0, len(run.topics))
 	for _, t := range run.topics {
+		topics = append(topics, t)
+	}
+	run.topicsMu.Unlock()
+	for _, t := range topics {
 		_ = t.prod.Close()
 		t.dlqMu.Lock()
-		if t.dlq != nil {
-			_ = t.dlq.Close()
-		}
+		dlq := t.dlq
 		t.dlqMu.Unlock()
+		if dlq != nil {
+			_ = dlq.Close()
+		}
 	}
 }
 
@@ -629,20 +668,14 @@ func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec Source
 	if !rec.Offset.IsZero() {
 		tk = run.tracker.Track(rec.Offset.Partition, rec.Offset.Position)
 	}
+	// The Emit (or Poll) context and the runtime's stop both end the
+	// attempts.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(run.stopCtx, cancel)()
 	rnd := newRand()
 	for attempt := 1; ; attempt++ {
-		t.dlqMu.Lock()
-		var err error
-		if t.dlq == nil {
-			t.dlq, err = run.client.NewProducer(ctx, t.cfg.DLQTopic, danube.WithProducerName(r.cfg.Name+"-dlq"), danube.WithReliable())
-			if err != nil {
-				t.dlq = nil
-			} else {
-				createDLQSubscription(ctx, run.client, t.cfg.DLQTopic, r.log)
-			}
-		}
-		p := t.dlq
-		t.dlqMu.Unlock()
+		p, err := run.dlqProducer(ctx, t)
 		if err == nil {
 			err = p.Send(ctx, &danube.OutgoingMessage{Payload: payload, Attributes: attrs, Key: rec.Key})
 		}
@@ -651,8 +684,13 @@ func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec Source
 		}
 		t.m.fail(failedDLQ)
 		r.log.Warn("dead-letter publish failed, retrying", "dlq_topic", t.cfg.DLQTopic, "attempt", attempt, "err", err)
-		if !sleepCtx(run.stopCtx, r.cfg.Retry.delay(min(attempt, 30), rnd)) {
-			return ErrStopped // the offset stays uncommitted: the record is re-read after restart
+		// Abandoned: the offset stays uncommitted and the record is re-read
+		// after a restart; an Emit caller gets the error.
+		if !sleepCtx(ctx, r.cfg.Retry.delay(min(attempt, 30), rnd)) {
+			if run.stopCtx.Err() != nil {
+				return ErrStopped
+			}
+			return ctx.Err()
 		}
 	}
 	if t.m.on {
@@ -670,6 +708,34 @@ func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec Source
 		ack(nil)
 	}
 	return nil
+}
+
+// dlqProducer returns t's dead-letter producer, creating it (and the DLQ's
+// subscription) without holding the lock; when two callers race, the first
+// one stored wins and the other is closed.
+func (run *sourceRun) dlqProducer(ctx context.Context, t *sourceTopic) (producerAPI, error) {
+	t.dlqMu.Lock()
+	p := t.dlq
+	t.dlqMu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	created, err := run.client.NewProducer(ctx, t.cfg.DLQTopic, danube.WithProducerName(run.r.cfg.Name+"-dlq"), danube.WithReliable())
+	if err != nil {
+		return nil, err
+	}
+	t.dlqMu.Lock()
+	p = t.dlq
+	if p == nil {
+		t.dlq = created
+	}
+	t.dlqMu.Unlock()
+	if p != nil {
+		_ = created.Close()
+		return p, nil
+	}
+	createDLQSubscription(ctx, run.client, t.cfg.DLQTopic, run.r.log)
+	return created, nil
 }
 
 func (run *sourceRun) pollLoop() {
