@@ -1,6 +1,7 @@
 package deltalake
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -95,6 +96,23 @@ func TestS3(t *testing.T) {
 	}
 	if _, err := s.tables[ordersTopic].st.Get(t.Context(), logDir+"/"+checkpointName(10)); err != nil {
 		t.Fatalf("checkpoint 10: %v", err)
+	}
+	// delta-rs appends (its own put-if-absent on the same server) and the
+	// sink continues after it.
+	storage["conditional_put"] = "etag"
+	opts, _ := json.Marshal(storage)
+	runPython(t, `
+import sys, json, pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+uri, opts = sys.argv[1], json.loads(sys.argv[2])
+schema = pa.schema(DeltaTable(uri, storage_options=opts).schema().to_arrow())
+row = {"id": "py", "_danube_topic": "py", "_danube_partition": 0, "_danube_offset": 0, "_danube_publish_time": None}
+import datetime; row["_danube_publish_time"] = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+write_deltalake(uri, pa.Table.from_pylist([row], schema=schema), mode="append", storage_options=opts)`, uri, string(opts))
+	writeOrders(t, s, 30, 35)
+	r = readWithDeltaRS(t, uri, storage, apps...)
+	if len(r.Rows) != 66 || r.Version != 14 {
+		t.Fatalf("after the delta-rs append: %d rows, version %d; want 66, 14", len(r.Rows), r.Version)
 	}
 }
 
