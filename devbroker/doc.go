@@ -117,7 +117,11 @@
 // [Broker.Subscription] and [Broker.Headers] show what happened.
 //
 // [Config.JWTSecret] requires `authorization: Bearer <HS256 JWT>` on every RPC (RBAC is not
-// enforced); [Config.TLS] serves TLS.
+// enforced); [Config.TLS] serves TLS. Like a Danube broker in tls auth mode it accepts only
+// tokens signed with HS256 and the secret that carry every claim of [TokenClaims] (iss, sub,
+// exp in Unix seconds with 60 s of leeway, principal_type, principal_name); [MintToken] (and
+// "danube-connect token") makes one. A refused token fails with UNAUTHENTICATED
+// "Invalid token: <reason>", the reason naming the missing claim or the failed check.
 //
 // # Differences from a Danube broker
 //

@@ -146,7 +146,7 @@ a message was acknowledged through it.
 
 A broker that cannot be reached (e.g. restarting) is waited for up to
 --reconnect-timeout; the subscription then resumes where it was.
-`+"`--output json`"+` is lossless: payloads that are not compact JSON are written as
+` + "`--output json`" + ` is lossless: payloads that are not compact JSON are written as
 a string (UTF-8) or in base64, named by payload_encoding.`,
 		Example: `  danube-connect consume -t /default/orders -m audit
   danube-connect consume -s http://broker:6650 -t /default/orders -m audit --sub-type exclusive --count 10 --output json`,

@@ -29,7 +29,15 @@ unacknowledged messages; --max-unacked changes that window.
 Messages every subscription acknowledged are deleted beyond the retention
 (--retention-bytes per topic, --retention-time); unacknowledged ones never are.
 With --data-dir messages are read back from disk and memory holds only a small
-cache per topic (--read-cache-bytes), so memory stays flat under load.`,
+cache per topic (--read-cache-bytes), so memory stays flat under load.
+
+--jwt-secret (or ` + envJWTSecret + `) requires an HS256 JWT bearer token signed with
+the secret on every call, like a Danube broker in tls auth mode. The token
+must carry the claims ` + devbroker.TokenClaims + `
+(exp in Unix seconds, accepted up to 60 s after it; principal_type one of
+service_account, user, broker_internal). "danube-connect token" mints one. A
+refused token fails with UNAUTHENTICATED "Invalid token: <reason>", naming the
+missing claim or the failed check.`,
 		Example: `  danube-connect devbroker
   danube-connect devbroker --addr 127.0.0.1:6650 --data-dir ./broker-data --sync every
   danube-connect devbroker --max-unacked 1000
@@ -68,6 +76,9 @@ cache per topic (--read-cache-bytes), so memory stays flat under load.`,
 				}
 				cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			}
+			if jwtSecret == "" {
+				jwtSecret = c.getenv(envJWTSecret)
+			}
 			if jwtSecret != "" {
 				cfg.JWTSecret = []byte(jwtSecret)
 			}
@@ -90,7 +101,7 @@ cache per topic (--read-cache-bytes), so memory stays flat under load.`,
 	cmd.Flags().StringVar(&sync, "sync", "batched", "fsync policy of reliable topics: every, batched or never")
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "PEM certificate: serve TLS (with --tls-key)")
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "PEM private key of --tls-cert")
-	cmd.Flags().StringVar(&jwtSecret, "jwt-secret", "", "require HS256 JWT bearer tokens signed with this secret")
+	cmd.Flags().StringVar(&jwtSecret, "jwt-secret", "", "require HS256 JWT bearer tokens signed with this secret (env "+envJWTSecret+"; see danube-connect token)")
 	cmd.Flags().IntVar(&maxUnacked, "max-unacked", 10, "unacknowledged messages a reliable subscription may hold (a Danube broker's max_unacked_messages; 1..10000)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().Int64Var(&retentionBytes, "retention-bytes", 4<<20, "per topic, acknowledged messages kept beyond this many bytes are deleted (negative: no size limit)")

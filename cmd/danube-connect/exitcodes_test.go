@@ -162,6 +162,10 @@ func TestExitCodes(t *testing.T) {
 		{"offsets reset failure", []string{"offsets", "reset", "--dir", "afile", "--connector", "x"}, nil, exitFailure},
 		{"offsets reset usage", []string{"offsets", "reset", "--dir", "offsets"}, nil, exitUsage},
 
+		{"token ok", []string{"token", "--secret", "s"}, nil, exitOK},
+		{"token failure", []string{"token", "--secret", "s"}, fail, exitFailure},
+		{"token usage", []string{"token", "--ttl", "-1h", "--secret", "s"}, nil, exitUsage},
+
 		{"devbroker failure", []string{"devbroker", "--addr", "127.0.0.1:0", "--data-dir", "afile"}, nil, exitFailure},
 		{"devbroker usage", []string{"devbroker", "--sync", "sometimes"}, nil, exitUsage},
 	} {

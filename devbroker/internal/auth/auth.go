@@ -9,7 +9,8 @@
 //   - no authorization header: UNAUTHENTICATED "Authentication credentials are missing";
 //   - a header value that is not ASCII: UNAUTHENTICATED "Authentication metadata is invalid";
 //   - a bad prefix, signature, algorithm or claim set, or an expired token: UNAUTHENTICATED
-//     "Invalid token".
+//     "Invalid token: <which check failed>" (the broker says only "Invalid token"; the reason
+//     names the missing claim, the failed signature, the algorithm or the expiry).
 //
 // Differences from the real broker: the x-danube-internal-broker header, which the broker maps to
 // an all-powerful internal principal without checking anything, is ignored; RBAC is not enforced,
@@ -43,6 +44,9 @@ const (
 
 // Issuer is the iss claim MintToken writes, the default of danube-admin.
 const Issuer = "danube-auth"
+
+// RequiredClaims lists the claims every token must carry.
+const RequiredClaims = "iss, sub, exp, principal_type, principal_name"
 
 // Leeway is the tolerance applied to the exp claim.
 const Leeway = 60 * time.Second
@@ -144,11 +148,11 @@ func (a *authenticator) authenticate(ctx context.Context) (Principal, error) {
 	case strings.HasPrefix(header, "bearer "):
 		token = header[len("bearer "):]
 	default:
-		return Principal{}, status.Error(codes.Unauthenticated, msgToken)
+		return Principal{}, status.Error(codes.Unauthenticated, msgToken+": the authorization header must be \"Bearer <token>\"")
 	}
 	p, exp, err := verify(a.secret, token, now)
 	if err != nil {
-		return Principal{}, status.Error(codes.Unauthenticated, msgToken)
+		return Principal{}, status.Error(codes.Unauthenticated, msgToken+": "+err.Error())
 	}
 	until := now.Add(cacheTTL)
 	if end := exp.Add(Leeway); end.Before(until) {
@@ -169,24 +173,31 @@ func verify(secret []byte, token string, now time.Time) (Principal, time.Time, e
 	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithoutClaimsValidation()) // exp is checked below, nbf and iss deliberately not at all
-	if err != nil {
+	switch {
+	case err != nil && strings.Contains(err.Error(), "signing method"):
+		return Principal{}, time.Time{}, errors.New("algorithm is not HS256")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return Principal{}, time.Time{}, errors.New("signature does not verify with the broker's secret")
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return Principal{}, time.Time{}, errors.New("not a JWT (want header.claims.signature)")
+	case err != nil:
 		return Principal{}, time.Time{}, err
 	}
 	strs := make(map[string]string, 4)
 	for _, name := range []string{"iss", "sub", "principal_type", "principal_name"} {
 		s, ok := claims[name].(string)
 		if !ok {
-			return Principal{}, time.Time{}, fmt.Errorf("claim %s missing or not a string", name)
+			return Principal{}, time.Time{}, fmt.Errorf("claim %s missing or not a string (required: %s)", name, RequiredClaims)
 		}
 		strs[name] = s
 	}
 	expF, ok := claims["exp"].(float64)
 	if !ok || expF < 0 || expF != math.Trunc(expF) || expF > math.MaxInt64/2 {
-		return Principal{}, time.Time{}, errors.New("claim exp missing or not an unsigned integer")
+		return Principal{}, time.Time{}, fmt.Errorf("claim exp missing or not an unsigned integer (required: %s)", RequiredClaims)
 	}
 	exp := time.Unix(int64(expF), 0)
 	if now.After(exp.Add(Leeway)) {
-		return Principal{}, time.Time{}, errors.New("token expired")
+		return Principal{}, time.Time{}, fmt.Errorf("token expired at %s (exp, with %s leeway)", exp.UTC().Format(time.RFC3339), Leeway)
 	}
 	p := Principal{Type: strs["principal_type"], Name: strs["principal_name"]}
 	switch p.Type {
