@@ -103,9 +103,6 @@ func (s *Source) Open(_ context.Context, env connect.SourceEnv) error {
 		if !s.cfg.TCPNoDelay && (u.Scheme == "ws" || u.Scheme == "wss") {
 			return connect.Configuration(fmt.Errorf("mqtt: tcp_nodelay = false is not supported with %s", u.Redacted()))
 		}
-		if s.cfg.ProtocolVersion == "5" && (u.Scheme == "ws" || u.Scheme == "wss") {
-			return connect.Configuration(fmt.Errorf("mqtt: %s: WebSocket URLs need protocol_version = \"3.1.1\"", u.Redacted()))
-		}
 	}
 	return nil
 }

@@ -49,6 +49,9 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 			if err != nil {
 				return nil, err
 			}
+			if nu.Scheme == "ws" || nu.Scheme == "wss" {
+				return dialWebSocket(ctx, nu, s.tlsCfg, s.cfg.connectTimeout())
+			}
 			return dial(ctx, nu, s.tlsCfg, s.cfg.connectTimeout(), s.cfg.TCPNoDelay)
 		},
 		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {

@@ -61,19 +61,24 @@ func wsBridge(t testing.TB, target string) string {
 	return "ws://" + ln.Addr().String() + "/mqtt"
 }
 
-// TestWebSocketURL ingests over ws:// (MQTT 3.1.1).
+// TestWebSocketURL ingests over ws://.
 func TestWebSocketURL(t *testing.T) {
 	m := startMosquitto(t, "")
-	cfg := newConfig(t, wsBridge(t, m.Addr()), "3.1.1", mqtt.Route{From: "ws/#", To: "/default/ws", QoS: 1})
-	src := mqtt.New(cfg)
-	run := runSource(t, src, cfg)
-	waitSubscribed(t, src)
-	pub := publisher(t, m.URL())
-	for i := range 20 {
-		publish(t, pub, "ws/a", 1, fmt.Appendf(nil, "w%02d", i))
+	bridge := wsBridge(t, m.Addr())
+	for _, version := range []string{"3.1.1", "5"} {
+		t.Run("v"+version, func(t *testing.T) {
+			cfg := newConfig(t, bridge, version, mqtt.Route{From: "ws/#", To: "/default/ws" + version[:1], QoS: 1})
+			src := mqtt.New(cfg)
+			run := runSource(t, src, cfg)
+			waitSubscribed(t, src)
+			pub := publisher(t, m.URL())
+			for i := range 20 {
+				publish(t, pub, "ws/a", 1, fmt.Appendf(nil, "w%02d", i))
+			}
+			run.Wait(20)
+			waitFor(t, 5*time.Second, "acknowledgements", func() bool { return src.Stats().Acked == 20 })
+		})
 	}
-	run.Wait(20)
-	waitFor(t, 5*time.Second, "acknowledgements", func() bool { return src.Stats().Acked == 20 })
 }
 
 // TestBrokerURLFailover: with the first URL down, the next one is used.
