@@ -23,7 +23,7 @@ type Config struct {
 	BearerToken        string            `config:"bearer_token" secret:"true" doc:"Token sent as Authorization: Bearer."`
 	Timeout            time.Duration     `config:"timeout" default:"10s" min:"1ms" doc:"Time limit of one request, connection and response included."`
 	CAFile             string            `config:"ca_file" doc:"PEM file of certificate authorities trusted for https, in addition to the system's."`
-	IdempotencyHeader  string            `config:"idempotency_header" default:"Idempotency-Key" doc:"Header carrying the record id (x-record-id, else topic/partition/offset) so the endpoint can drop a redelivery; a batch sends a digest of its record ids. Empty: not sent."`
+	IdempotencyHeader  string            `config:"idempotency_header" default:"Idempotency-Key" doc:"Header carrying the record id (x-record-id, else partition-topic#offset) so the endpoint can drop a redelivery; a batch sends a digest of its record ids. Empty: not sent."`
 	MaxRetryAfter      time.Duration     `config:"max_retry_after" default:"60s" min:"0s" doc:"Longest Retry-After honoured: after a 429 or 503 the sink sends nothing until then."`
 	SplitRejectedBatch bool              `config:"split_rejected_batch" default:"true" doc:"When the endpoint rejects a batch with a 4xx, send its records one by one so that only the rejected ones are dead-lettered."`
 	MaxConnections     int               `config:"max_connections" default:"64" min:"1" doc:"Most idle connections kept to the endpoint."`

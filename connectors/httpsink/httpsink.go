@@ -207,13 +207,9 @@ func (b batchSink) batchBody(recs []connect.SinkRecord) (body []byte, ctype stri
 	return buf.Bytes(), "application/json", be
 }
 
-// recordID is the record's x-record-id, else its broker position.
-func recordID(rec connect.SinkRecord) string {
-	if id := rec.RecordID(); id != "" {
-		return id
-	}
-	return rec.PartitionTopic + "/" + strconv.FormatUint(rec.Offset, 10)
-}
+// recordID is the record's x-record-id, else its broker position (see
+// connect.SinkRecord.RecordID).
+func recordID(rec connect.SinkRecord) string { return rec.RecordID() }
 
 // send makes one request and classifies the outcome.
 func (s *Sink) send(ctx context.Context, body []byte, ctype, idem, what string) error {

@@ -74,7 +74,7 @@ func TestRecordMode(t *testing.T) {
 		if r.header.Get("X-Tenant") != "t1" || r.header.Get("Content-Type") != "application/json" {
 			t.Errorf("request %d headers %v", i, r.header)
 		}
-		if want := fmt.Sprintf("%s/%d", run.Topic(), offs[0]); i == 0 && r.header.Get("Idempotency-Key") != want {
+		if want := fmt.Sprintf("%s#%d", run.Topic(), offs[0]); i == 0 && r.header.Get("Idempotency-Key") != want {
 			t.Errorf("first request Idempotency-Key %q, want %q", r.header.Get("Idempotency-Key"), want)
 		}
 		if r.status == 429 {
