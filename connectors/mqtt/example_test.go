@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,6 +99,12 @@ func TestRustExampleRuns(t *testing.T) {
 	for _, m := range logical(b, "/default/telemetry") {
 		if string(m.Payload) != "tele" || m.Key != "devices/d7/telemetry" || m.Attributes[mqtt.AttrQoS] != "2" {
 			t.Fatalf("telemetry message %+v", m)
+		}
+	}
+	// partitions = 4 and 2 in the file: the topics were created so.
+	for _, want := range []string{"/default/sensors-part-3", "/default/telemetry-part-1"} {
+		if !slices.Contains(b.Topics(), want) {
+			t.Fatalf("no topic %s in %v", want, b.Topics())
 		}
 	}
 	if n := len(b.Messages("/default/debug")); n != 0 {
