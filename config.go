@@ -15,9 +15,9 @@ import (
 const (
 	DefaultMaxInFlight           = 1000
 	DefaultDrainTimeout          = 30 * time.Second
-	DefaultBatchMaxRecords       = 100
+	DefaultBatchMaxRecords       = 1000
 	DefaultBatchMaxBytes         = 1 << 20
-	DefaultBatchMaxWait          = 100 * time.Millisecond
+	DefaultBatchMaxWait          = time.Second
 	DefaultBreakerThreshold      = 5
 	DefaultBreakerCooldown       = 30 * time.Second
 	DefaultNackDelay             = time.Second
@@ -52,9 +52,9 @@ type BreakerPolicy struct {
 // bounds. Sinks without WriteBatch get whatever is already queued, up to
 // MaxRecords, without waiting. Zero fields take their defaults.
 type BatchPolicy struct {
-	MaxRecords int           // default 100
+	MaxRecords int           // default 1000
 	MaxBytes   int           // default 1 MiB
-	MaxWait    time.Duration // default 100ms
+	MaxWait    time.Duration // default 1s
 }
 
 // Exhausted is what the sink runtime does with a record whose retries are

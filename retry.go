@@ -50,9 +50,9 @@ func ParseBackoff(s string) (Backoff, error) {
 
 // Defaults of [RetryPolicy]; a zero field takes its default.
 const (
-	DefaultMaxRetries        = 5
-	DefaultRetryInitial      = 100 * time.Millisecond
-	DefaultRetryMax          = 10 * time.Second
+	DefaultMaxRetries        = 3
+	DefaultRetryInitial      = time.Second
+	DefaultRetryMax          = 30 * time.Second
 	DefaultRetryMultiplier   = 2.0
 	DefaultRetryJitter       = 0.2
 	defaultRetryMaxRetriesOK = 1 << 20
@@ -63,13 +63,13 @@ const (
 // default policy.
 type RetryPolicy struct {
 	// MaxRetries is the number of retries after the first attempt
-	// (default 5). A negative value disables retries.
+	// (default 3). A negative value disables retries.
 	MaxRetries int
 	// Backoff is the delay shape (default BackoffExponential).
 	Backoff Backoff
-	// Initial is the first delay (default 100ms).
+	// Initial is the first delay (default 1s).
 	Initial time.Duration
-	// Max caps every delay (default 10s).
+	// Max caps every delay (default 30s).
 	Max time.Duration
 	// Multiplier is the growth factor of exponential backoff (default 2).
 	Multiplier float64
@@ -161,10 +161,4 @@ func (p RetryPolicy) delay(n int, rnd *rand.Rand) time.Duration {
 		d = 0
 	}
 	return time.Duration(d)
-}
-
-// Delay returns the delay before retry n (n ≥ 1) under p, defaults applied,
-// without jitter. It is exported for documentation and tooling.
-func (p RetryPolicy) Delay(n int) time.Duration {
-	return p.withDefaults().delay(n, nil)
 }

@@ -14,7 +14,7 @@ func TestRetryDelay(t *testing.T) {
 		p    RetryPolicy
 		want []time.Duration // delays before retries 1, 2, 3, …
 	}{
-		{"defaults", RetryPolicy{}, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms}},
+		{"defaults", RetryPolicy{}, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}},
 		{"exponential capped", RetryPolicy{Initial: 10 * ms, Max: 50 * ms, Multiplier: 3}, []time.Duration{10 * ms, 30 * ms, 50 * ms, 50 * ms}},
 		{"linear", RetryPolicy{Backoff: BackoffLinear, Initial: 10 * ms, Max: 25 * ms}, []time.Duration{10 * ms, 20 * ms, 25 * ms}},
 		{"fixed", RetryPolicy{Backoff: BackoffFixed, Initial: 7 * ms}, []time.Duration{7 * ms, 7 * ms, 7 * ms}},
@@ -23,11 +23,11 @@ func TestRetryDelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for i, want := range tt.want {
-				if got := tt.p.Delay(i + 1); got != want {
+				if got := tt.p.withDefaults().delay(i+1, nil); got != want {
 					t.Fatalf("Delay(%d) = %v, want %v", i+1, got, want)
 				}
 			}
-			if got := tt.p.Delay(10000); got > tt.p.withDefaults().Max {
+			if got := tt.p.withDefaults().delay(10000, nil); got > tt.p.withDefaults().Max {
 				t.Fatalf("Delay(10000) = %v exceeds max", got)
 			}
 		})

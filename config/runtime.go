@@ -30,16 +30,10 @@ func (c *Core) ClientOptions() []danube.ClientOption {
 func (c *Core) RetryPolicy() connect.RetryPolicy {
 	r := c.Retry
 	p := connect.RetryPolicy{
-		MaxRetries: r.MaxRetries,
+		MaxRetries: none(r.MaxRetries, -1),
 		Initial:    time.Duration(r.RetryBackoffMS) * time.Millisecond,
 		Max:        time.Duration(r.MaxBackoffMS) * time.Millisecond,
-		Jitter:     r.Jitter,
-	}
-	if p.MaxRetries == 0 {
-		p.MaxRetries = -1 // zero in the file means none; zero in RetryPolicy means the default
-	}
-	if p.Jitter == 0 {
-		p.Jitter = -1
+		Jitter:     none(r.Jitter, -1),
 	}
 	p.Backoff, _ = connect.ParseBackoff(r.Backoff) // validated by the enum tag
 	return p
@@ -74,11 +68,9 @@ func (c *Core) SinkConfig() connect.SinkConfig {
 		},
 		MaxInFlight:  c.Processing.MaxInFlight,
 		Parallelism:  c.Processing.Parallelism,
-		DrainTimeout: orDefault(c.Processing.DrainTimeout),
+		DrainTimeout: none(c.Processing.DrainTimeout, time.Nanosecond),
 	}
-	if cfg.Breaker.Cooldown == 0 {
-		cfg.Breaker.Cooldown = time.Nanosecond
-	}
+	cfg.Breaker.Cooldown = none(cfg.Breaker.Cooldown, time.Nanosecond)
 	for _, t := range c.Topics {
 		on := t.OnExhausted
 		if on == "" {
@@ -104,7 +96,7 @@ func (c *Core) SinkConfig() connect.SinkConfig {
 			SchemaSubject:    t.SchemaSubject,
 			DLQTopic:         t.DLQTopic,
 			OnExhausted:      ex,
-			NackDelay:        max(nack, time.Millisecond),
+			NackDelay:        none(nack, time.Nanosecond),
 			MaxRedeliveries:  redeliveries,
 		}
 		if s, _ := c.SchemaFor(t.Topic); s != nil {
@@ -135,8 +127,8 @@ func (c *Core) SourceConfig(topics []connect.SourceTopic) (connect.SourceConfig,
 		Retry:          c.RetryPolicy(),
 		MaxInFlight:    c.Processing.MaxInFlight,
 		PollInterval:   time.Duration(c.Processing.PollIntervalMS) * time.Millisecond,
-		CommitInterval: max(c.Source.CommitInterval, time.Millisecond),
-		DrainTimeout:   orDefault(c.Processing.DrainTimeout),
+		CommitInterval: none(c.Source.CommitInterval, time.Nanosecond),
+		DrainTimeout:   none(c.Processing.DrainTimeout, time.Nanosecond),
 		OffsetDir:      c.Source.OffsetsDir,
 	}
 	cfg.Ordering, _ = connect.ParseOrdering(c.Source.Ordering) // validated by the enum tag
@@ -193,11 +185,15 @@ func (s *Schema) Spec(topic string) (*schema.Spec, error) {
 	return spec, nil
 }
 
-func orDefault(d time.Duration) time.Duration {
-	if d == 0 {
-		return time.Nanosecond // zero in the file means "do not wait"; zero in the runtime means the default
+// none converts a value a file sets to zero ("none": no retries, no
+// jitter, no wait) to the runtime's spelling of none, since a zero field of
+// the Go API means "the default". This is the one difference between the
+// two: their defaults are the same numbers (see TestDefaultsAgree).
+func none[T int | float64 | time.Duration](v, spelledNone T) T {
+	if v == 0 {
+		return spelledNone
 	}
-	return d
+	return v
 }
 
 // DefaultHTTPAddr is where the HTTP endpoints listen when neither
