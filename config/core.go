@@ -177,8 +177,10 @@ type Observability struct {
 	HTTPAddr        string `config:"http_addr" doc:"Listen address of /metrics, /healthz and /readyz, e.g. \":9090\" or \"127.0.0.1:0\"; \"off\" disables them. Empty: \":\" + processing.metrics_port when that is set, else \":9090\". Set this or processing.metrics_port, not both."`
 	LogFormat       string `config:"log_format" default:"text" enum:"text,json" doc:"Log format."`
 	LogLevel        string `config:"log_level" enum:"trace,debug,info,warn,error" doc:"Log level; empty: processing.log_level."`
-	TracingExporter string `config:"tracing_exporter" default:"off" enum:"off,stdout" doc:"OpenTelemetry span exporter: off, or stdout (one JSON span per line on stdout)."`
-	ServiceName     string `config:"service_name" doc:"service.name of exported spans (default: connector_name)."`
+	TracingExporter string `config:"tracing_exporter" default:"off" enum:"off,stdout,otlp" doc:"OpenTelemetry span exporter: off, stdout (one JSON span per line on stdout) or otlp (to a collector, over otlp_protocol). The environment variable OTEL_TRACES_EXPORTER (otlp, console, none) overrides it; the OTLP exporter also reads the standard OTEL_EXPORTER_OTLP_* variables (headers, timeout, TLS)."`
+	OTLPEndpoint    string `config:"otlp_endpoint" doc:"OTLP endpoint URL, e.g. \"http://collector:4317\" (grpc) or \"http://collector:4318\" (http/protobuf); an http URL means no TLS. Empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, else localhost."`
+	OTLPProtocol    string `config:"otlp_protocol" enum:"grpc,http/protobuf" alias:"http=http/protobuf" doc:"OTLP transport. Empty: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf (the OpenTelemetry default)."`
+	ServiceName     string `config:"service_name" doc:"service.name of exported spans (default: connector_name; OTEL_SERVICE_NAME overrides it)."`
 }
 
 // Validate checks the broker URL and that topics and subjects are unique.

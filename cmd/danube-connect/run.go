@@ -133,7 +133,9 @@ func runConnectors(ctx context.Context, c *cli, f runFlags) error {
 	if service == "" {
 		service = first.ConnectorName
 	}
-	tp, shutdownTracing, err := observe.NewTracerProvider(first.Observability.TracingExporter, service, c.stdout)
+	obs := first.Observability
+	tp, shutdownTracing, err := observe.NewTracing(ctx, observe.Tracing{Exporter: obs.TracingExporter, ServiceName: service,
+		Endpoint: obs.OTLPEndpoint, Protocol: obs.OTLPProtocol, Getenv: c.getenv, Stdout: c.stdout})
 	if err != nil {
 		return err
 	}

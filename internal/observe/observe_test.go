@@ -60,12 +60,12 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestTracerProvider(t *testing.T) {
-	tp, shutdown, err := NewTracerProvider("off", "x", nil)
+	tp, shutdown, err := NewTracing(context.Background(), Tracing{Exporter: "off", ServiceName: "x"})
 	if err != nil || tp != nil {
 		t.Fatalf("off: %v %v", tp, err)
 	}
 	var buf bytes.Buffer
-	tp, shutdown, err = NewTracerProvider("stdout", "svc", &buf)
+	tp, shutdown, err = NewTracing(context.Background(), Tracing{Exporter: "stdout", ServiceName: "svc", Stdout: &buf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestTracerProvider(t *testing.T) {
 	if !strings.Contains(buf.String(), `"Name":"work"`) || !strings.Contains(buf.String(), "svc") {
 		t.Fatalf("exported: %s", buf.String())
 	}
-	if _, _, err := NewTracerProvider("jaeger", "x", nil); err == nil {
+	if _, _, err := NewTracing(context.Background(), Tracing{Exporter: "jaeger"}); err == nil {
 		t.Fatal("unknown exporter accepted")
 	}
 }
