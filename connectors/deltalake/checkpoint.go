@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -103,6 +104,7 @@ func (s *snapshot) checkpointRows() []cpRow {
 // _last_checkpoint. A checkpoint only speeds up readers: a failure leaves
 // the table correct.
 func writeCheckpoint(ctx context.Context, st store, s *snapshot) error {
+	s.expireTombstones(time.Now())
 	rows := s.checkpointRows()
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[cpRow](&buf, parquet.Compression(&parquet.Snappy))
@@ -173,5 +175,21 @@ func (s *snapshot) applyCheckpointRow(r *cpRow) {
 		s.files[a.Path] = add
 	case r.Remove != nil:
 		s.removes[r.Remove.Path] = &removeAction{Path: r.Remove.Path, DeletionTimestamp: r.Remove.DeletionTimestamp}
+	}
+}
+
+// tombstoneRetention is how long remove actions stay in checkpoints: the
+// protocol's default delta.deletedFileRetentionDuration. Readers of
+// versions older than that may not find their files any more (vacuum).
+const tombstoneRetention = 7 * 24 * time.Hour
+
+// expireTombstones drops the remove actions older than the retention
+// (those without a deletion time are kept).
+func (s *snapshot) expireTombstones(now time.Time) {
+	limit := now.Add(-tombstoneRetention).UnixMilli()
+	for path, r := range s.removes {
+		if r.DeletionTimestamp != nil && *r.DeletionTimestamp < limit {
+			delete(s.removes, path)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package deltalake
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestOffsetSet checks the interval set against a map, in random order.
@@ -26,5 +27,18 @@ func TestOffsetSet(t *testing.T) {
 				t.Fatalf("seed %d: intervals %v overlap or touch", seed, s.iv)
 			}
 		}
+	}
+}
+
+func TestExpireTombstones(t *testing.T) {
+	s := newSnapshot()
+	now := time.Now()
+	old, recent := now.Add(-8*24*time.Hour).UnixMilli(), now.Add(-time.Hour).UnixMilli()
+	s.removes["old"] = &removeAction{Path: "old", DeletionTimestamp: &old}
+	s.removes["recent"] = &removeAction{Path: "recent", DeletionTimestamp: &recent}
+	s.removes["untimed"] = &removeAction{Path: "untimed"}
+	s.expireTombstones(now)
+	if len(s.removes) != 2 || s.removes["old"] != nil {
+		t.Fatalf("tombstones after expiry: %v", s.removes)
 	}
 }
