@@ -57,7 +57,7 @@ func (l *topicLog) trim(acked uint64, now time.Time) (deleted int) {
 	}
 	for len(l.segs) > 1 && l.segs[0].end <= acked && l.lim.expired(l.retained, l.segs[0].lastWrite, now) {
 		s := l.segs[0]
-		s.close()
+		s.close(&l.reader)
 		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
 			break // kept; tried again at the next tick
 		}

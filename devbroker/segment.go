@@ -35,8 +35,11 @@ type segment struct {
 
 func segmentName(start uint64) string { return fmt.Sprintf("%020d.seg", start) }
 
-// close closes the segment's read handle.
-func (s *segment) close() {
+// close closes the segment's read handle; r forgets it.
+func (s *segment) close(r *frameReader) {
+	if r.f == s.rf {
+		r.f, r.n = nil, 0
+	}
 	if s.rf != nil {
 		s.rf.Close()
 		s.rf = nil
@@ -112,7 +115,7 @@ func scanSegment(dir string, start uint64) (*segment, error) {
 
 // frameReader reads frames from a file at given positions through a reusable buffer.
 type frameReader struct {
-	f   io.ReaderAt
+	f   *os.File
 	buf []byte
 	off int64 // file position of buf[0]
 	n   int   // valid bytes in buf
@@ -197,7 +200,11 @@ func (l *topicLog) readDisk(from uint64, n int) ([]*danubepb.StreamMessage, erro
 			pos, at = h.pos, h.off
 		}
 		r := &l.reader
-		r.f, r.n = s.rf, 0
+		if r.f != s.rf {
+			// Another file: what the buffer holds is not this one's. (Within one file it stays
+			// valid: written frames never change.)
+			r.f, r.n = s.rf, 0
+		}
 		for at < s.end && len(out) < n {
 			payload, fn, err := r.next(pos)
 			if err != nil {
@@ -213,7 +220,6 @@ func (l *topicLog) readDisk(from uint64, n int) ([]*danubepb.StreamMessage, erro
 			at++
 			pos += int64(fn)
 		}
-		r.f = nil
 		l.hint = readHint{seg: s, off: at, pos: pos}
 		from = at
 	}

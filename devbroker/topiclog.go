@@ -363,7 +363,7 @@ func (l *topicLog) close() error {
 		l.cond.Wait()
 	}
 	for _, s := range l.segs {
-		s.close()
+		s.close(&l.reader)
 	}
 	if l.w.f == nil {
 		return nil
