@@ -186,3 +186,33 @@ func TestPartitionedTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaFromTable opens a table created by delta-rs with
+// schema_source = "table": the sink takes its columns, reads each from the
+// record's top-level field of the same name, and delta-rs reads the rows.
+func TestSchemaFromTable(t *testing.T) {
+	python(t)
+	dir := filepath.Join(t.TempDir(), "existing")
+	runPython(t, `
+import sys, pyarrow as pa
+from deltalake import write_deltalake
+schema = pa.schema([pa.field("name", pa.string(), nullable=False), pa.field("n", pa.int64()),
+  pa.field("_danube_offset", pa.int64(), nullable=False)])
+write_deltalake(sys.argv[1], pa.Table.from_pylist([{"name": "py", "n": 1, "_danube_offset": 0}], schema=schema))`, dir)
+	cfg := testConfig(t, func(c *Config) {
+		c.Tables = []Table{{Topic: ordersTopic, TableURI: dir, SchemaSource: "table", MetadataColumns: []string{"offset"}, WriteMode: "append"}}
+	})
+	s, err := openSink(t, cfg, ordersTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.WriteBatch(t.Context(), []connect.SinkRecord{orderRec(1, `{"name":"a","n":2}`), orderRec(2, `{"n":3}`), orderRec(3, `{"name":"c"}`)})
+	var be *connect.BatchError
+	if !errors.As(err, &be) || len(be.Failures) != 1 || be.Failures[0].Index != 1 {
+		t.Fatalf("WriteBatch = %v, want record 1 (no name) invalid", err)
+	}
+	r := readWithDeltaRS(t, dir, nil)
+	if len(r.Rows) != 3 || r.Version != 1 {
+		t.Fatalf("%d rows at version %d, want 3 at 1: %v", len(r.Rows), r.Version, r.Rows)
+	}
+}
