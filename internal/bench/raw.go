@@ -63,15 +63,17 @@ func (c *counter) wait(ctx context.Context) {
 func (c *counter) lastAt() time.Time { return time.Unix(0, c.last.Load()) }
 
 // runRawSend publishes with the client's producer, SendAsync pipelined up to
-// inflightPerTopic per topic, counting broker confirmations.
+// inflightPerTopic per topic, counting broker confirmations. Each topic has
+// its own client (and connection), as each source runtime of the source
+// runs has.
 func runRawSend(ctx context.Context, p params) (Sample, error) {
-	c, err := danube.NewClient(ctx, p.url)
-	if err != nil {
-		return Sample{}, err
-	}
-	defer c.Close()
 	prods := make([]*danube.Producer, p.topics)
 	for i := range prods {
+		c, err := danube.NewClient(ctx, p.url)
+		if err != nil {
+			return Sample{}, err
+		}
+		defer c.Close()
 		if prods[i], err = c.NewProducer(ctx, p.topic(i), danube.WithReliable(), danube.WithMaxInFlight(inflightPerTopic)); err != nil {
 			return Sample{}, err
 		}
