@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"hash/fnv"
 	"slices"
 
@@ -71,13 +70,13 @@ func (p *partState) covered(off int64) bool {
 	return false
 }
 
-// loadState locks the partitions (in a fixed order, so concurrent
-// transactions cannot deadlock) and reads their stored ranges.
-func loadState(ctx context.Context, tx pgx.Tx, state string, parts []*partState) error {
-	slices.SortFunc(parts, func(a, b *partState) int {
-		return cmpInt(lockKey(state, a.key), lockKey(state, b.key))
+// queueLoad queues the locks of the partitions (in a fixed order, so
+// concurrent transactions cannot deadlock) and the reads of their stored
+// ranges.
+func queueLoad(b *pgx.Batch, state string, parts []*partState) {
+	slices.SortFunc(parts, func(x, y *partState) int {
+		return cmpInt(lockKey(state, x.key), lockKey(state, y.key))
 	})
-	b := &pgx.Batch{}
 	for _, p := range parts {
 		b.Queue("SELECT pg_advisory_xact_lock($1)", lockKey(state, p.key))
 	}
@@ -86,17 +85,18 @@ func loadState(ctx context.Context, tx pgx.Tx, state string, parts []*partState)
 			" WHERE subscription = $1 AND topic = $2 AND last_offset >= $3 AND first_offset <= $4 ORDER BY first_offset",
 			p.key.sub, p.key.topic, p.lo-1, p.hi+1)
 	}
-	res := tx.SendBatch(ctx, b)
+}
+
+// readLoad reads the results queueLoad queued.
+func readLoad(res pgx.BatchResults, parts []*partState) error {
 	for range parts {
 		if _, err := res.Exec(); err != nil {
-			_ = res.Close()
 			return err
 		}
 	}
 	for _, p := range parts {
 		rows, err := res.Query()
 		if err != nil {
-			_ = res.Close()
 			return err
 		}
 		p.spans = p.spans[:0]
@@ -104,24 +104,21 @@ func loadState(ctx context.Context, tx pgx.Tx, state string, parts []*partState)
 			var s span
 			if err := rows.Scan(&s.lo, &s.hi); err != nil {
 				rows.Close()
-				_ = res.Close()
 				return err
 			}
 			p.spans = append(p.spans, s)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			_ = res.Close()
 			return err
 		}
 	}
-	return res.Close()
+	return nil
 }
 
-// saveState merges the offsets written in this transaction into the
-// stored ranges.
-func saveState(ctx context.Context, tx pgx.Tx, state string, parts []*partState) error {
-	b := &pgx.Batch{}
+// queueSave queues the statements merging the offsets written in this
+// transaction into the stored ranges.
+func queueSave(b *pgx.Batch, state string, parts []*partState) {
 	for _, p := range parts {
 		if len(p.added) == 0 {
 			continue
@@ -135,10 +132,6 @@ func saveState(ctx context.Context, tx pgx.Tx, state string, parts []*partState)
 				p.key.sub, p.key.topic, s.lo, s.hi)
 		}
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, b).Close()
 }
 
 // mergeSpans returns the union of spans and offs as disjoint ranges, with

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/danube-connect/connect"
 )
@@ -78,25 +78,22 @@ func (s *Sink) WriteBatch(ctx context.Context, recs []connect.SinkRecord) error 
 // writeTable writes rows of one table; row failures are added to be, an
 // error fails every row.
 func (s *Sink) writeTable(ctx context.Context, t *table, recs []connect.SinkRecord, rows []pending, be *connect.BatchError) error {
-	conn, err := s.pool.Acquire(ctx)
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return classify("connect", err)
 	}
-	defer conn.Release()
+	defer pc.Release()
+	conn := pc.Conn()
 	if !s.cfg.ExactlyOnce && t.cfg.Mode != "upsert" {
 		// A single COPY is atomic: no transaction needed.
-		_, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(copyData(rows)), t.copySQL)
-		if err == nil {
-			return nil
+		_, err = conn.PgConn().CopyFrom(ctx, bytes.NewReader(copyData(rows)), t.copySQL)
+	} else {
+		err = s.fastTx(ctx, conn, t, recs, rows)
+		if errors.Is(err, errNoFastPath) || sqlState(err) == sqlStateWritten {
+			// Redelivered records among them: read the state first.
+			err = s.inTx(ctx, conn, t, recs, rows, nil)
 		}
-		if !rowLevel(err) {
-			return classify("copy into "+t.cfg.Table, err)
-		}
-		return s.rowByRow(ctx, conn, t, recs, rows, be)
 	}
-	err = s.inTx(ctx, conn, t, recs, rows, func(tx pgx.Tx, todo []pending) error {
-		return t.writeBulk(ctx, tx, todo)
-	})
 	if err == nil {
 		return nil
 	}
@@ -109,19 +106,18 @@ func (s *Sink) writeTable(ctx context.Context, t *table, recs []connect.SinkReco
 // rowByRow writes rows one at a time in one transaction, each under a
 // savepoint: rows the server rejects for their data are named in be, the
 // others commit.
-func (s *Sink) rowByRow(ctx context.Context, conn *pgxpool.Conn, t *table, recs []connect.SinkRecord, rows []pending, be *connect.BatchError) error {
+func (s *Sink) rowByRow(ctx context.Context, conn *pgx.Conn, t *table, recs []connect.SinkRecord, rows []pending, be *connect.BatchError) error {
 	var failed []connect.RecordError
-	err := s.inTx(ctx, conn, t, recs, rows, func(tx pgx.Tx, todo []pending) error {
+	err := s.inTx(ctx, conn, t, recs, rows, func(todo []pending) error {
 		failed = failed[:0]
-		pc := tx.Conn().PgConn()
+		pc := conn.PgConn()
 		for _, p := range todo {
-			if _, err := tx.Exec(ctx, "SAVEPOINT danube_row"); err != nil {
+			if _, err := conn.Exec(ctx, "SAVEPOINT danube_row"); err != nil {
 				return err
 			}
 			_, err := pc.ExecParams(ctx, t.rowSQL, p.vals, nil, nil, nil).Close()
 			if err == nil {
-				_, err = tx.Exec(ctx, "RELEASE SAVEPOINT danube_row")
-				if err != nil {
+				if _, err := conn.Exec(ctx, "RELEASE SAVEPOINT danube_row"); err != nil {
 					return err
 				}
 				if p.part != nil {
@@ -135,12 +131,12 @@ func (s *Sink) rowByRow(ctx context.Context, conn *pgxpool.Conn, t *table, recs 
 			rec := &recs[p.idx]
 			failed = append(failed, connect.RecordError{Index: p.idx, Err: connect.InvalidData(fmt.Errorf(
 				"postgres: row of %s offset %d rejected by %s: %s", rec.PartitionTopic, rec.Offset, t.cfg.Table, describe(err)))})
-			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT danube_row"); err != nil {
+			if _, err := conn.Exec(ctx, "ROLLBACK TO SAVEPOINT danube_row"); err != nil {
 				return err
 			}
 		}
 		return nil
-	}, true)
+	})
 	if err != nil {
 		return classify("write "+t.cfg.Table, err)
 	}
@@ -148,72 +144,129 @@ func (s *Sink) rowByRow(ctx context.Context, conn *pgxpool.Conn, t *table, recs 
 	return nil
 }
 
-// inTx runs write in a transaction. With exactly_once it locks the
-// partitions of rows, reads their state, hands write only the rows not
-// written yet and records their offsets before committing. perRow says
-// that write records the written offsets itself (row by row); otherwise
-// every row handed to write counts as written.
-func (s *Sink) inTx(ctx context.Context, conn *pgxpool.Conn, t *table, recs []connect.SinkRecord, rows []pending, write func(pgx.Tx, []pending) error, perRow ...bool) (err error) {
-	tx, err := conn.Begin(ctx)
+// inTx writes rows in one transaction, in three round trips: BEGIN with
+// the exactly_once locks and state reads (and the upsert stage table);
+// the rows; the upsert merge, the state update and COMMIT. With
+// exactly_once only the rows not written yet are written and their offsets
+// recorded. perRow, when not nil, writes the rows one by one and records
+// the offsets of those written itself; otherwise the rows go in bulk
+// (COPY, or COPY into the stage table and one INSERT … ON CONFLICT).
+func (s *Sink) inTx(ctx context.Context, conn *pgx.Conn, t *table, recs []connect.SinkRecord, rows []pending, perRow func([]pending) error) (err error) {
+	bulkUpsert := perRow == nil && t.cfg.Mode == "upsert"
+	parts := s.parts(recs, rows)
+	begin := &pgx.Batch{}
+	begin.Queue("BEGIN")
+	queueLoad(begin, s.state, parts)
+	if bulkUpsert {
+		begin.Queue(t.stageSQL)
+	}
+	res := conn.SendBatch(ctx, begin)
+	defer func() {
+		if err != nil && conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	_, err = res.Exec()
+	if err == nil {
+		err = readLoad(res, parts)
+	}
+	if err == nil && bulkUpsert {
+		_, err = res.Exec()
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	todo := rows
-	var parts []*partState
-	if s.cfg.ExactlyOnce {
-		byKey := map[partKey]*partState{}
-		for i := range rows {
-			rec := &recs[rows[i].idx]
-			k := partKey{sub: s.subscription(rec.Topic), topic: rec.PartitionTopic}
-			p := byKey[k]
-			if p == nil {
-				p = &partState{key: k, lo: rows[i].off, hi: rows[i].off}
-				byKey[k] = p
-				parts = append(parts, p)
-			}
-			p.lo, p.hi = min(p.lo, rows[i].off), max(p.hi, rows[i].off)
-			rows[i].part = p
-		}
-		if err := loadState(ctx, tx, s.state, parts); err != nil {
-			return err
-		}
-		todo = make([]pending, 0, len(rows))
-		seen := map[partKey]map[int64]bool{}
-		for _, r := range rows {
-			if r.part.covered(r.off) || seen[r.part.key][r.off] {
-				continue // written before: acknowledged without a second row
-			}
-			if seen[r.part.key] == nil {
-				seen[r.part.key] = map[int64]bool{}
-			}
-			seen[r.part.key][r.off] = true
-			todo = append(todo, r)
-		}
-		if skipped := len(rows) - len(todo); skipped > 0 {
-			s.log.Info("postgres: skipping records already written", "table", t.cfg.Table, "records", skipped)
-		}
-	}
+	todo := s.unwritten(t, rows)
+	commit := &pgx.Batch{}
 	if len(todo) > 0 {
-		if err := write(tx, todo); err != nil {
-			return err
-		}
-	}
-	if s.cfg.ExactlyOnce {
-		if len(perRow) == 0 || !perRow[0] {
-			for _, r := range todo {
-				r.part.added = append(r.part.added, r.off)
+		switch {
+		case perRow != nil:
+			if err := perRow(todo); err != nil {
+				return err
+			}
+		case bulkUpsert:
+			if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(copyData(lastPerKey(t, todo))), t.copyStg); err != nil {
+				return err
+			}
+			commit.Queue(t.mergeSQL)
+		default:
+			if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(copyData(todo)), t.copySQL); err != nil {
+				return err
 			}
 		}
-		if err := saveState(ctx, tx, s.state, parts); err != nil {
-			return err
+		if perRow == nil {
+			for _, r := range todo {
+				if r.part != nil {
+					r.part.added = append(r.part.added, r.off)
+				}
+			}
 		}
 	}
-	return tx.Commit(ctx)
+	queueSave(commit, s.state, parts)
+	commit.Queue("COMMIT")
+	res = conn.SendBatch(ctx, commit)
+	for range commit.Len() {
+		var tag pgconn.CommandTag
+		if tag, err = res.Exec(); err != nil {
+			_ = res.Close()
+			return err
+		}
+		if tag.String() == "ROLLBACK" { // COMMIT of a failed transaction
+			_ = res.Close()
+			return errors.New("transaction rolled back at commit")
+		}
+	}
+	return res.Close()
+}
+
+// parts assigns each row its partition state (exactly_once; nil
+// otherwise).
+func (s *Sink) parts(recs []connect.SinkRecord, rows []pending) []*partState {
+	if !s.cfg.ExactlyOnce {
+		return nil
+	}
+	var parts []*partState
+	byKey := map[partKey]*partState{}
+	for i := range rows {
+		rec := &recs[rows[i].idx]
+		k := partKey{sub: s.subscription(rec.Topic), topic: rec.PartitionTopic}
+		p := byKey[k]
+		if p == nil {
+			p = &partState{key: k, lo: rows[i].off, hi: rows[i].off}
+			byKey[k] = p
+			parts = append(parts, p)
+		}
+		p.lo, p.hi = min(p.lo, rows[i].off), max(p.hi, rows[i].off)
+		rows[i].part = p
+	}
+	return parts
+}
+
+// unwritten returns the rows whose offsets the state does not hold yet
+// (all rows without exactly_once).
+func (s *Sink) unwritten(t *table, rows []pending) []pending {
+	if !s.cfg.ExactlyOnce {
+		return rows
+	}
+	todo := make([]pending, 0, len(rows))
+	seen := map[partKey]map[int64]bool{}
+	for _, r := range rows {
+		if r.part.covered(r.off) || seen[r.part.key][r.off] {
+			continue // written before: acknowledged without a second row
+		}
+		if seen[r.part.key] == nil {
+			seen[r.part.key] = map[int64]bool{}
+		}
+		seen[r.part.key][r.off] = true
+		todo = append(todo, r)
+	}
+	if skipped := len(rows) - len(todo); skipped > 0 {
+		s.log.Info("postgres: skipping records already written", "table", t.cfg.Table, "records", skipped)
+	}
+	return todo
 }
 
 // copyData encodes rows in COPY text format.
@@ -229,23 +282,6 @@ func copyData(rows []pending) []byte {
 		b = appendCopyText(b, r.vals)
 	}
 	return b
-}
-
-// writeBulk writes rows with one COPY (insert, jsonb) or a staged upsert.
-func (t *table) writeBulk(ctx context.Context, tx pgx.Tx, rows []pending) error {
-	pc := tx.Conn().PgConn()
-	if t.cfg.Mode != "upsert" {
-		_, err := pc.CopyFrom(ctx, bytes.NewReader(copyData(rows)), t.copySQL)
-		return err
-	}
-	if _, err := tx.Exec(ctx, t.stageSQL); err != nil {
-		return err
-	}
-	if _, err := pc.CopyFrom(ctx, bytes.NewReader(copyData(lastPerKey(t, rows))), t.copyStg); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, t.mergeSQL)
-	return err
 }
 
 // lastPerKey keeps, of rows sharing key values, the last: one INSERT … ON
