@@ -145,10 +145,11 @@ var metaSources = map[string]struct {
 
 // column is one mapped target column.
 type column struct {
-	name string
-	kind int
-	path []string
-	typ  string // for auto_create
+	name  string
+	kind  int
+	path  []string
+	gpath string // path in gjson syntax
+	typ   string // for auto_create
 }
 
 // columns returns the table's mapped columns sorted by name (jsonb mode
@@ -196,7 +197,7 @@ func (t *Table) columns() ([]column, error) {
 		if slices.Contains(path, "") {
 			return nil, fmt.Errorf("table %s: column %s: bad path %q", t.Table, n, src)
 		}
-		out = append(out, column{name: n, kind: srcPath, path: path, typ: typ})
+		out = append(out, column{name: n, kind: srcPath, path: path, gpath: gjsonPath(path), typ: typ})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("table %s: no columns mapped", t.Table)

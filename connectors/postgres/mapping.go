@@ -8,7 +8,10 @@ import (
 	"math/big"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/danube-connect/connect"
 )
@@ -52,15 +55,72 @@ func lookup(v any, path []string) (any, bool) {
 	return v, true
 }
 
+// gjsonPath turns a dotted path into a gjson path, escaping gjson's
+// special characters in each step.
+func gjsonPath(path []string) string {
+	var b strings.Builder
+	for i, p := range path {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		for _, r := range p {
+			if strings.ContainsRune(`\.*?|#@!=<>%"`, r) {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// jsonText returns the text of a JSON value found by gjson; nil for null.
+func jsonText(r gjson.Result) []byte {
+	switch r.Type {
+	case gjson.Null:
+		return nil
+	case gjson.String:
+		return []byte(r.Str)
+	case gjson.True:
+		return []byte("true")
+	case gjson.False:
+		return []byte("false")
+	}
+	return []byte(r.Raw) // numbers as written; objects and arrays as JSON
+}
+
 // values computes the column values of rec for the table's columns.
+// Paths are read straight from a JSON payload (gjson, no decoding into
+// maps) or from the value a registry decoder produced.
 func (t *table) values(rec *connect.SinkRecord) (rowValues, error) {
 	out := make(rowValues, len(t.cols))
 	var doc any
 	parsed := false
+	structured := rec.Value != nil
+	if _, raw := rec.Value.([]byte); raw {
+		structured = false
+	}
+	checked := false
 	for i, c := range t.cols {
 		var v []byte
 		switch c.kind {
 		case srcPath:
+			if !structured {
+				if !checked {
+					if !gjson.ValidBytes(rec.Payload) {
+						return nil, fmt.Errorf("payload is not JSON")
+					}
+					checked = true
+				}
+				r := gjson.GetBytes(rec.Payload, c.gpath)
+				if !r.Exists() {
+					continue
+				}
+				v = jsonText(r)
+				if v == nil {
+					continue
+				}
+				break
+			}
 			if !parsed {
 				var err error
 				if doc, err = root(rec); err != nil {

@@ -108,3 +108,36 @@ func TestColumnsValidation(t *testing.T) {
 		t.Fatalf("%+v %v", cols, err)
 	}
 }
+
+func TestValuesFromJSON(t *testing.T) {
+	tbl := &Table{Table: "t", Mode: "insert", Columns: map[string]string{
+		"a": "a*b.c", "b": "s", "c": "missing.x", "d": "obj", "e": "n", "f": "nul", "g": "arr.1", "h": "t"}}
+	cols, err := tbl.columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := &table{cols: cols}
+	rec := connect.SinkRecord{Payload: []byte(`{"a*b":{"c":1.50},"s":"x\ty\u00e9","obj":{"k":[1, 2]},"n":-12e3,"nul":null,"arr":[10,20],"t":true}`)}
+	vals, err := tt.values(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for i, c := range cols {
+		if vals[i] == nil {
+			got[c.name] = "NULL"
+		} else {
+			got[c.name] = string(vals[i])
+		}
+	}
+	want := map[string]string{"a": "1.50", "b": "x\tyé", "c": "NULL", "d": `{"k":[1, 2]}`, "e": "-12e3", "f": "NULL", "g": "20", "h": "true"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("column %s = %q, want %q", k, got[k], v)
+		}
+	}
+	rec.Payload = []byte(`{"a*b":`)
+	if _, err := tt.values(&rec); err == nil {
+		t.Error("invalid JSON accepted")
+	}
+}
