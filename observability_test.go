@@ -20,6 +20,7 @@ func TestSinkMetrics(t *testing.T) {
 		return nil
 	}), SinkConfig{}, WithMetrics(reg))
 	l := topic.newLane()
+	defer l.stopAcks()
 	msgs := testMessages(4)
 	acquire(topic, len(msgs))
 	topic.t.m.received.Add(4)
@@ -89,6 +90,7 @@ func TestSinkTracingExtractsParent(t *testing.T) {
 
 	_, topic, _, _ := newTestSink(t, SinkFunc(func(context.Context, SinkRecord) error { return nil }), SinkConfig{}, WithTracerProvider(tp))
 	l := topic.newLane()
+	defer l.stopAcks()
 	msgs := testMessages(1)
 	msgs[0].Attributes = attrs
 	acquire(topic, 1)
