@@ -28,10 +28,10 @@ var columnTypes = []string{TypeString, TypeLong, TypeInteger, TypeDouble, TypeFl
 // partitionTypes are the types a partition column may have.
 var partitionTypes = []string{TypeString, TypeLong, TypeInteger, TypeBoolean, TypeDate}
 
-// Column is one column of a table: its Delta name, type and nullability,
+// tableColumn is one column of a table: its Delta name, type and nullability,
 // and where its value comes from (a JSON path into the record's value, or
 // a record metadata field).
-type Column struct {
+type tableColumn struct {
 	Name     string
 	Type     string
 	Nullable bool
@@ -42,10 +42,10 @@ type Column struct {
 	Meta string
 }
 
-// TableSchema is the ordered column list of a table and its partition
+// tableSchema is the ordered column list of a table and its partition
 // columns.
-type TableSchema struct {
-	Columns   []Column
+type tableSchema struct {
+	Columns   []tableColumn
 	Partition []string
 }
 
@@ -63,7 +63,7 @@ type deltaStruct struct {
 }
 
 // SchemaString returns the Delta schemaString of the columns.
-func (s *TableSchema) SchemaString() string {
+func (s *tableSchema) SchemaString() string {
 	st := deltaStruct{Type: "struct", Fields: make([]deltaField, 0, len(s.Columns))}
 	for _, c := range s.Columns {
 		typ, _ := json.Marshal(c.Type) // a string cannot fail
@@ -76,12 +76,12 @@ func (s *TableSchema) SchemaString() string {
 // parseSchemaString reads a Delta schemaString. Nested and unsupported
 // types are reported as problems (one per column) rather than failing at
 // the first.
-func parseSchemaString(s string) ([]Column, []string, error) {
+func parseSchemaString(s string) ([]tableColumn, []string, error) {
 	var st deltaStruct
 	if err := json.Unmarshal([]byte(s), &st); err != nil {
 		return nil, nil, fmt.Errorf("schemaString is not valid JSON: %w", err)
 	}
-	var cols []Column
+	var cols []tableColumn
 	var problems []string
 	for _, f := range st.Fields {
 		var typ string
@@ -99,16 +99,16 @@ func parseSchemaString(s string) ([]Column, []string, error) {
 				problems = append(problems, fmt.Sprintf("column %q has metadata %s, which the sink does not honour", f.Name, k))
 			}
 		}
-		cols = append(cols, Column{Name: f.Name, Type: typ, Nullable: f.Nullable})
+		cols = append(cols, tableColumn{Name: f.Name, Type: typ, Nullable: f.Nullable})
 	}
 	return cols, problems, nil
 }
 
 // diff lists every difference between the wanted schema (ours) and a
 // table's columns and partitioning.
-func (s *TableSchema) diff(cols []Column, partition []string) []string {
+func (s *tableSchema) diff(cols []tableColumn, partition []string) []string {
 	var out []string
-	have := make(map[string]Column, len(cols))
+	have := make(map[string]tableColumn, len(cols))
 	for _, c := range cols {
 		have[c.Name] = c
 	}
@@ -124,7 +124,7 @@ func (s *TableSchema) diff(cols []Column, partition []string) []string {
 		}
 	}
 	for _, c := range cols {
-		if !slices.ContainsFunc(s.Columns, func(o Column) bool { return o.Name == c.Name }) {
+		if !slices.ContainsFunc(s.Columns, func(o tableColumn) bool { return o.Name == c.Name }) {
 			out = append(out, fmt.Sprintf("the table has column %q (%s), which is not configured", c.Name, c.Type))
 		}
 	}
@@ -160,7 +160,7 @@ func parquetNode(typ string) parquet.Node {
 // dataSchema is the Parquet schema of the data files: every column but the
 // partition columns (Delta keeps those in the log only). cols[i] is the
 // column of leaf i.
-func (s *TableSchema) dataSchema() (*parquet.Schema, []int) {
+func (s *tableSchema) dataSchema() (*parquet.Schema, []int) {
 	g := parquet.Group{}
 	for _, c := range s.Columns {
 		if slices.Contains(s.Partition, c.Name) {
@@ -177,7 +177,7 @@ func (s *TableSchema) dataSchema() (*parquet.Schema, []int) {
 	sch := parquet.NewSchema("table", g)
 	leaf := make([]int, 0, len(g))
 	for _, f := range sch.Fields() {
-		leaf = append(leaf, slices.IndexFunc(s.Columns, func(c Column) bool { return c.Name == f.Name() }))
+		leaf = append(leaf, slices.IndexFunc(s.Columns, func(c tableColumn) bool { return c.Name == f.Name() }))
 	}
 	return sch, leaf
 }

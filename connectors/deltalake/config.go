@@ -55,7 +55,7 @@ const (
 	ColRecordID    = "_danube_record_id"
 )
 
-var metaColumns = map[string]Column{
+var metaColumns = map[string]tableColumn{
 	"topic":        {Name: ColTopic, Type: TypeString, Meta: "topic"},
 	"partition":    {Name: ColPartition, Type: TypeInteger, Meta: "partition"},
 	"offset":       {Name: ColOffset, Type: TypeLong, Meta: "offset"},
@@ -109,21 +109,21 @@ func (t *Table) Validate() error {
 }
 
 // column returns the column of a field.
-func (f *Field) column() Column {
+func (f *Field) column() tableColumn {
 	path := strings.TrimPrefix(f.Path, "$.")
 	parts := strings.Split(path, ".")
 	name := f.Column
 	if name == "" {
 		name = parts[len(parts)-1]
 	}
-	return Column{Name: name, Type: f.Type, Nullable: f.Nullable, Path: parts}
+	return tableColumn{Name: name, Type: f.Type, Nullable: f.Nullable, Path: parts}
 }
 
 // schema builds the table schema: the data columns (the fields, or data
 // when not nil), then the metadata columns. It reports duplicate names and
 // unusable partition columns as configuration problems.
-func (t *Table) schema(data []Column) (*TableSchema, error) {
-	s := &TableSchema{Partition: t.PartitionColumns}
+func (t *Table) schema(data []tableColumn) (*tableSchema, error) {
+	s := &tableSchema{Partition: t.PartitionColumns}
 	if data == nil {
 		for _, f := range t.Fields {
 			s.Columns = append(s.Columns, f.column())
@@ -148,7 +148,7 @@ func (t *Table) schema(data []Column) (*TableSchema, error) {
 		names[c.Name] = true
 	}
 	for _, p := range t.PartitionColumns {
-		i := slices.IndexFunc(s.Columns, func(c Column) bool { return c.Name == p })
+		i := slices.IndexFunc(s.Columns, func(c tableColumn) bool { return c.Name == p })
 		switch {
 		case i < 0:
 			errs = append(errs, config.Errorf("partition_columns", "%q is not a column", p))

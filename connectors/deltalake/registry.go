@@ -15,7 +15,7 @@ import (
 
 // registryColumns reads the latest schema of subject and maps its
 // top-level fields to columns.
-func (s *Sink) registryColumns(ctx context.Context, subject string) ([]Column, error) {
+func (s *Sink) registryColumns(ctx context.Context, subject string) ([]tableColumn, error) {
 	if s.opts.ServiceURL == "" {
 		return nil, connect.Configuration(fmt.Errorf("deltalake: schema_source registry needs the broker URL"))
 	}
@@ -40,7 +40,7 @@ func (s *Sink) registryColumns(ctx context.Context, subject string) ([]Column, e
 
 // columnsFromSchema maps the top-level fields of a JSON Schema object or
 // an Avro record to columns, reporting every field it cannot map.
-func columnsFromSchema(typ string, def []byte) ([]Column, error) {
+func columnsFromSchema(typ string, def []byte) ([]tableColumn, error) {
 	switch typ {
 	case string(danube.SchemaJSON):
 		return columnsFromJSONSchema(def)
@@ -68,7 +68,7 @@ func (j *jsonSchema) types() []string {
 	return many
 }
 
-func columnsFromJSONSchema(def []byte) ([]Column, error) {
+func columnsFromJSONSchema(def []byte) ([]tableColumn, error) {
 	var root jsonSchema
 	if err := json.Unmarshal(def, &root); err != nil {
 		return nil, fmt.Errorf("JSON Schema: %w", err)
@@ -76,7 +76,7 @@ func columnsFromJSONSchema(def []byte) ([]Column, error) {
 	if !slices.Contains(root.types(), "object") || len(root.Properties) == 0 {
 		return nil, errors.New("the JSON Schema is not an object with properties")
 	}
-	var cols []Column
+	var cols []tableColumn
 	var problems []string
 	for _, name := range slices.Sorted(maps.Keys(root.Properties)) {
 		p := root.Properties[name]
@@ -108,7 +108,7 @@ func columnsFromJSONSchema(def []byte) ([]Column, error) {
 			}
 		}
 		if typ != "" {
-			cols = append(cols, Column{Name: name, Type: typ, Nullable: nullable, Path: []string{name}})
+			cols = append(cols, tableColumn{Name: name, Type: typ, Nullable: nullable, Path: []string{name}})
 		} else if len(p.types()) == 0 {
 			problems = append(problems, fmt.Sprintf("property %q has no type", name))
 		}
@@ -119,7 +119,7 @@ func columnsFromJSONSchema(def []byte) ([]Column, error) {
 	return cols, nil
 }
 
-func columnsFromAvro(def []byte) ([]Column, error) {
+func columnsFromAvro(def []byte) ([]tableColumn, error) {
 	var rec struct {
 		Type   string `json:"type"`
 		Fields []struct {
@@ -130,7 +130,7 @@ func columnsFromAvro(def []byte) ([]Column, error) {
 	if err := json.Unmarshal(def, &rec); err != nil || rec.Type != "record" {
 		return nil, errors.New("the Avro schema is not a record")
 	}
-	var cols []Column
+	var cols []tableColumn
 	var problems []string
 	for _, f := range rec.Fields {
 		typ, nullable, err := avroType(f.Type)
@@ -138,7 +138,7 @@ func columnsFromAvro(def []byte) ([]Column, error) {
 			problems = append(problems, fmt.Sprintf("field %q: %v", f.Name, err))
 			continue
 		}
-		cols = append(cols, Column{Name: f.Name, Type: typ, Nullable: nullable, Path: []string{f.Name}})
+		cols = append(cols, tableColumn{Name: f.Name, Type: typ, Nullable: nullable, Path: []string{f.Name}})
 	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))

@@ -46,7 +46,7 @@ func TestRegistrySchema(t *testing.T) {
 
 	avro := `{"type":"record","name":"o","fields":[{"name":"id","type":"string"},{"name":"n","type":["null","int"]},{"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"d","type":{"type":"int","logicalType":"date"}}]}`
 	cols, err := columnsFromSchema("avro", []byte(avro))
-	if err != nil || fmt.Sprint(cols) != fmt.Sprint([]Column{
+	if err != nil || fmt.Sprint(cols) != fmt.Sprint([]tableColumn{
 		{Name: "id", Type: TypeString, Path: []string{"id"}}, {Name: "n", Type: TypeInteger, Nullable: true, Path: []string{"n"}},
 		{Name: "ts", Type: TypeTimestamp, Path: []string{"ts"}}, {Name: "d", Type: TypeDate, Path: []string{"d"}}}) {
 		t.Fatalf("avro columns %v, %v", cols, err)

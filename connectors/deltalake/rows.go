@@ -19,7 +19,7 @@ import (
 // encoder turns records into Parquet rows of a table's data files and
 // partition values.
 type encoder struct {
-	schema *TableSchema
+	schema *tableSchema
 	pq     *parquet.Schema
 	leafOf []int // column index → leaf index, -1 for partition columns
 	partOf []int // column index → index in schema.Partition, -1 otherwise
@@ -27,7 +27,7 @@ type encoder struct {
 	codec  compress.Codec
 }
 
-func newEncoder(s *TableSchema, compression string) *encoder {
+func newEncoder(s *tableSchema, compression string) *encoder {
 	pq, leafCols := s.dataSchema()
 	e := &encoder{schema: s, pq: pq, leaves: len(leafCols), leafOf: make([]int, len(s.Columns)), partOf: make([]int, len(s.Columns))}
 	for i := range s.Columns {

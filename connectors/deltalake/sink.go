@@ -85,7 +85,7 @@ func (s *Sink) Open(ctx context.Context, env connect.SinkEnv) error {
 	}
 	s.tables = map[string]*table{}
 	for _, tc := range s.cfg.Tables {
-		var data []Column
+		var data []tableColumn
 		if tc.SchemaSource == "registry" {
 			var err error
 			if data, err = s.registryColumns(ctx, tc.SchemaSubject); err != nil {

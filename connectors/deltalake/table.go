@@ -23,7 +23,7 @@ import (
 type table struct {
 	cfg        Table
 	st         store
-	schema     *TableSchema
+	schema     *tableSchema
 	enc        *encoder
 	cpInterval int64
 	log        *slog.Logger
@@ -41,7 +41,7 @@ func tableProblem(st store, problems []string) error {
 
 // openTable reads (or creates) the table and checks that its protocol,
 // schema and partitioning are those configured.
-func openTable(ctx context.Context, cfg Table, c *Config, data []Column, log *slog.Logger) (*table, error) {
+func openTable(ctx context.Context, cfg Table, c *Config, data []tableColumn, log *slog.Logger) (*table, error) {
 	st, err := openStore(ctx, cfg.TableURI, c.S3)
 	if err != nil {
 		return nil, connect.Configuration(fmt.Errorf("deltalake: %w", err))
@@ -86,7 +86,7 @@ func openTable(ctx context.Context, cfg Table, c *Config, data []Column, log *sl
 
 // existingDataColumns returns the table's columns but the metadata ones,
 // each read from the top-level field of its name.
-func existingDataColumns(s *snapshot) ([]Column, error) {
+func existingDataColumns(s *snapshot) ([]tableColumn, error) {
 	if s.meta == nil {
 		return nil, errors.New("the table has no metadata")
 	}
@@ -97,7 +97,7 @@ func existingDataColumns(s *snapshot) ([]Column, error) {
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
-	var out []Column
+	var out []tableColumn
 	for _, c := range cols {
 		if !strings.HasPrefix(c.Name, "_danube_") {
 			c.Path = []string{c.Name}
