@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,7 +26,7 @@ import (
 // Config is the [file] section.
 type Config struct {
 	Path          string `config:"path" default:"-" doc:"Output file, created if missing; \"-\" is standard output."`
-	Append        bool   `config:"append" default:"true" doc:"Append to an existing file; false truncates it at start."`
+	Append        bool   `config:"append" default:"true" doc:"Append to an existing file. false starts a fresh file for each run: the file is truncated at start only when no run is in progress, that is when it never ran or its last run finished (max_records written); after a reload, a crash or an interrupted run the sink appends, so no acknowledged record is lost. The marker file <path>.running records a run in progress; delete it (or the file) to start over."`
 	PayloadFormat string `config:"payload_format" default:"auto" enum:"auto,json,string,base64" doc:"How payloads are written: auto (as JSON when valid JSON, else as a string when valid UTF-8, else base64), json (invalid JSON is dead-lettered), string, or base64."`
 	Sync          string `config:"sync" default:"batch" enum:"none,batch,record" doc:"Durability before a record is acked: none (written to the OS), batch (fsync after each batch) or record (fsync after each record). Standard output is never fsynced."`
 	MaxRecords    int64  `config:"max_records" min:"0" doc:"Finish after writing this many records (the process stops the connector once they are acked); 0 runs until stopped."`
@@ -100,17 +101,72 @@ func (s *Sink) Open(_ context.Context, env connect.SinkEnv) error {
 		}
 	}
 	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	resumed := false
 	if !s.cfg.Append {
-		flags |= os.O_TRUNC
+		_, err := os.Stat(s.marker())
+		switch {
+		case err == nil:
+			resumed = true // a run in progress: a reload, or a restart after a crash
+		case errors.Is(err, fs.ErrNotExist):
+			flags |= os.O_TRUNC
+		default:
+			return connect.Configuration(fmt.Errorf("file sink: run marker of %s: %w", s.cfg.Path, err))
+		}
 	}
 	f, err := os.OpenFile(s.cfg.Path, flags, 0o644)
 	if err != nil {
 		return connect.Configuration(fmt.Errorf("file sink: open %s: %w", s.cfg.Path, err))
 	}
+	if !s.cfg.Append && !resumed {
+		// Truncated first, marked second: a crash in between leaves an
+		// empty file without a marker, and nothing was acknowledged yet.
+		if err := os.WriteFile(s.marker(), []byte("a run writing "+s.cfg.Path+" is in progress\n"), 0o644); err != nil {
+			f.Close()
+			return connect.Configuration(fmt.Errorf("file sink: run marker of %s: %w", s.cfg.Path, err))
+		}
+	}
+	if resumed {
+		n, err := countLines(s.cfg.Path)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("file sink: read %s: %w", s.cfg.Path, err)
+		}
+		s.written = n
+		env.Logger.Info("file sink resuming a run in progress: appending", "path", s.cfg.Path, "lines", n, "marker", s.marker())
+	}
 	s.f = f
 	s.w = bufio.NewWriterSize(f, 64<<10)
+	if s.cfg.MaxRecords > 0 && s.written >= s.cfg.MaxRecords && !s.closed {
+		s.closed = true
+		close(s.done)
+	}
 	env.Logger.Info("file sink writing", "path", s.cfg.Path, "sync", s.cfg.Sync)
 	return nil
+}
+
+// marker is the file recording that a run with append = false is in
+// progress.
+func (s *Sink) marker() string { return s.cfg.Path + ".running" }
+
+// countLines counts the complete lines of the file at path.
+func countLines(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	buf := make([]byte, 64<<10)
+	for {
+		k, err := f.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // Write writes one record.
@@ -276,6 +332,12 @@ func (s *Sink) Close(context.Context) error {
 	if s.f != nil {
 		err = errors.Join(err, s.f.Close())
 		s.f = nil
+		if err == nil && !s.cfg.Append && s.closed {
+			// The run finished: the next one starts a fresh file.
+			if rerr := os.Remove(s.marker()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = fmt.Errorf("file sink: remove run marker: %w", rerr)
+			}
+		}
 	}
 	s.w = nil
 	return err

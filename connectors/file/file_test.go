@@ -122,3 +122,53 @@ func TestSchemaWritten(t *testing.T) {
 		t.Fatalf("lines: %+v %+v", ls[0].Schema, ls[1].Schema)
 	}
 }
+
+// append = false truncates only at the start of a run: a reload or a
+// restart while the run is in progress appends (and counts the lines
+// already written towards max_records); once a run finished, the next one
+// starts a fresh file.
+func TestNoAppendTruncatesOnlyAtRunStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	if err := os.WriteFile(path, []byte("{\"old\":true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noAppend := func(c *Config) { c.Path = path; c.Append = false; c.MaxRecords = 3 }
+	count := func() int {
+		data, _ := os.ReadFile(path)
+		return bytes.Count(data, []byte{'\n'})
+	}
+	s := newSink(t, noAppend, nil)
+	if n := count(); n != 0 {
+		t.Fatalf("first start of a run: %d lines, want the file truncated", n)
+	}
+	if err := s.Write(t.Context(), rec(0, "a")); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close(t.Context()) // a reload, or a crash: the run is not finished
+
+	s = newSink(t, noAppend, nil)
+	if n := count(); n != 1 {
+		t.Fatalf("after a reload: %d lines, want the acknowledged line kept", n)
+	}
+	for i := range 2 {
+		if err := s.Write(t.Context(), rec(uint64(i+1), "b")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("not done after 3 lines in the run (1 before the reload)")
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".running"); !os.IsNotExist(err) {
+		t.Fatalf("run marker left after the run finished: %v", err)
+	}
+	s = newSink(t, noAppend, nil)
+	if n := count(); n != 0 {
+		t.Fatalf("next run: %d lines, want a fresh file", n)
+	}
+	_ = s.Close(t.Context())
+}
