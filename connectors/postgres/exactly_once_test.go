@@ -27,6 +27,10 @@ func recsAt(topic string, offs ...uint64) []connect.SinkRecord {
 func TestExactlyOnceOutOfOrder(t *testing.T) {
 	d := newDB(t, pgtest.Start(t, pgtest.Options{}))
 	d.exec(t, "CREATE TABLE eo (id bigint NOT NULL, part text)")
+	// The sink asks for READ COMMITTED whatever the default: its state
+	// checks must see what a concurrent writer committed while it waited
+	// for the partition's lock.
+	d.exec(t, "ALTER DATABASE "+d.name+" SET default_transaction_isolation = 'serializable'")
 	cfg := d.cfg(postgres.Table{Table: "eo", Columns: map[string]string{"id": "id", "part": "@topic"}})
 	ctx := context.Background()
 	open := func() *postgres.Sink {

@@ -25,7 +25,8 @@ import (
 // offsets merged with the neighbouring ranges. Taking the lock after the
 // COPY is safe: a concurrent writer of the same offsets commits first and
 // this transaction then sees its ranges (each statement of a DO block
-// reads a fresh snapshot under READ COMMITTED) and rolls back, rows
+// reads a fresh snapshot under READ COMMITTED, which the transaction asks
+// for whatever the session's default isolation) and rolls back, rows
 // included. On DC001, or a row the server rejects, the batch is written
 // again by the slower path that reads the state first (inTx) or goes row
 // by row.
@@ -44,7 +45,7 @@ func (s *Sink) fastTx(ctx context.Context, conn *pgx.Conn, t *table, recs []conn
 		return errNoFastPath
 	}
 	var q strings.Builder
-	q.WriteString("BEGIN;\n")
+	q.WriteString("BEGIN ISOLATION LEVEL READ COMMITTED;\n")
 	var data []byte
 	if t.cfg.Mode == "upsert" {
 		q.WriteString(t.stageSQL + ";\n" + t.copyStg + ";\n" + t.mergeSQL + ";\n")

@@ -155,7 +155,7 @@ func (s *Sink) inTx(ctx context.Context, conn *pgx.Conn, t *table, recs []connec
 	bulkUpsert := perRow == nil && t.cfg.Mode == "upsert"
 	parts := s.parts(recs, rows)
 	begin := &pgx.Batch{}
-	begin.Queue("BEGIN")
+	begin.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	queueLoad(begin, s.state, parts)
 	if bulkUpsert {
 		begin.Queue(t.stageSQL)
