@@ -51,7 +51,7 @@ func TestModes(t *testing.T) {
 			if n := d.count(t, "SELECT count(*) FROM orders"); n != 30 {
 				t.Fatalf("%d rows, want 30", n)
 			}
-			got := d.strings(t, `SELECT concat_ws('|', id, qty, customer, note, topic, part, off, rid IS NULL, k, attrs->>'seq', published > now() - interval '1 hour')
+			got := d.strings(t, `SELECT concat_ws('|', id, qty, customer, note, topic, part, off, rid = topic || '#' || off, k, attrs->>'seq', published > now() - interval '1 hour')
 				FROM orders WHERE id = 'o-007'`)
 			want := "o-007|7|c1|tab\there\nnewline \\ back|" + run.Topic() + "|0|" + strconv.FormatUint(offs[7], 10) + "|t|k3|7|t"
 			if len(got) != 1 || got[0] != want {
