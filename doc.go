@@ -130,10 +130,11 @@
 //     source runtime blocks Poll and Emit at SourceConfig.MaxInFlight
 //     unconfirmed records.
 //   - Source records keep their order on the broker per [Ordering]: by
-//     default records with the same routing key (or, without a key, from
-//     the same source partition) are published one after the other while
-//     other keys are pipelined; [OrderPerPartition] keeps the upstream
-//     order of each source partition; [OrderNone] is the fastest.
+//     default records with the same routing key are published one after
+//     the other while other keys, and records without a key, are
+//     pipelined; [OrderPerPartition] keeps the upstream order of each
+//     source partition, at one broker round trip per record of a
+//     partition; [OrderNone] pipelines everything.
 //   - Batches never wait for records the broker will not send. A Danube
 //     broker lets a subscription hold only a few unacked messages (10 by
 //     default), so a batch is written when it is full, when

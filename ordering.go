@@ -12,11 +12,20 @@ import "fmt"
 // after records of its unit that followed it.
 type Ordering int
 
+//
+// The default, OrderPerKey, orders what a consumer can tell apart: records
+// of one routing key, which Key_Shared subscriptions and partitioned topics
+// keep together. Records without a key are pipelined like OrderNone, so a
+// keyless source (a generator, a webhook, a table without a key column)
+// publishes as fast as the broker confirms instead of one record per round
+// trip; a source whose keyless records must keep their upstream order sets
+// OrderPerPartition. Publishing a unit's records one after the other costs
+// one broker round trip per record of that unit (the protocol has no
+// per-producer sequence that would let ordered sends be pipelined), so
+// throughput grows with the number of distinct keys in flight.
 const (
 	// OrderPerKey (the default) keeps the order of records with the same
-	// routing key, and of records without a key from the same source
-	// partition (SourceOffset.Partition). Records with neither are not
-	// ordered.
+	// routing key; records without a key are not ordered.
 	OrderPerKey Ordering = iota
 	// OrderPerPartition keeps the order of all the records of a source
 	// partition, whatever their keys: the upstream order, at the cost of
@@ -60,8 +69,5 @@ func (o Ordering) orderKey(rec *SourceRecord) string {
 	case OrderNone:
 		return ""
 	}
-	if rec.Key != "" {
-		return rec.Key
-	}
-	return rec.Offset.Partition
+	return rec.Key
 }

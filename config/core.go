@@ -169,7 +169,7 @@ type Breaker struct {
 type Source struct {
 	OffsetsDir     string        `config:"offsets_dir" default:"offsets" doc:"Directory of the offset files (<connector_name>.offsets.json)."`
 	CommitInterval time.Duration `config:"commit_interval" default:"1s" min:"0s" doc:"Least time between two offset commits; the last commit at shutdown is always made."`
-	Ordering       string        `config:"ordering" default:"key" enum:"key,partition,none" doc:"Records kept in order on the broker while publishes are pipelined: key (same routing key, or same source partition for records without a key), partition (every record of a source partition, one publish at a time) or none (fastest)."`
+	Ordering       string        `config:"ordering" default:"key" enum:"key,partition,none" doc:"Records kept in order on the broker while publishes are pipelined: key (records with the same routing key; records without a key are pipelined), partition (every record of a source partition, one publish at a time) or none (fastest)."`
 }
 
 // Observability configures the HTTP endpoints, logs and traces.
