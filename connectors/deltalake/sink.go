@@ -230,7 +230,7 @@ func (s *Sink) write(ctx context.Context, t *table, recs []connect.SinkRecord, i
 			return connect.Fatal(fmt.Errorf("deltalake: encode data file: %w", err))
 		}
 		path, uri := t.dataPath(g.part)
-		if err := t.st.Put(ctx, path, data); err != nil {
+		if err := t.st.Create(ctx, path, data); err != nil {
 			return fmt.Errorf("deltalake: write %s/%s: %w", t.st, path, err)
 		}
 		pv := make(map[string]*string, len(g.part))

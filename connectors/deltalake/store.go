@@ -26,6 +26,10 @@ type store interface {
 	Get(ctx context.Context, path string) ([]byte, error)
 	// Put writes the object durably, replacing any previous one.
 	Put(ctx context.Context, path string, data []byte) error
+	// Create writes a new object durably under a name no one else uses
+	// (a data file): readers find it only through a later commit, so it
+	// needs no atomic rename.
+	Create(ctx context.Context, path string, data []byte) error
 	// PutIfAbsent writes the object durably unless it exists (then
 	// errExists): the atomic step of a Delta commit.
 	PutIfAbsent(ctx context.Context, path string, data []byte) error
@@ -127,6 +131,30 @@ func (s *localStore) Put(_ context.Context, path string, data []byte) error {
 		return err
 	}
 	return syncDir(filepath.Dir(s.abs(path)))
+}
+
+func (s *localStore) Create(_ context.Context, path string, data []byte) error {
+	target := s.abs(path)
+	dir := filepath.Dir(target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(target)
+		return err
+	}
+	return syncDir(dir)
 }
 
 func (s *localStore) PutIfAbsent(_ context.Context, path string, data []byte) error {
