@@ -75,7 +75,9 @@ func (s *s3Store) Put(ctx context.Context, p string, data []byte) error {
 	return err
 }
 
-func (s *s3Store) Create(ctx context.Context, p string, data []byte) error { return s.Put(ctx, p, data) }
+func (s *s3Store) Create(ctx context.Context, p string, data []byte) error {
+	return s.Put(ctx, p, data)
+}
 
 func (s *s3Store) PutIfAbsent(ctx context.Context, p string, data []byte) error {
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
