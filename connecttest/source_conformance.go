@@ -17,6 +17,20 @@ import (
 // check offers: indexes 0 to SourceRecords-1.
 const SourceRecords = 40
 
+// SourceCheck is what a fixture needs to know about the check it is built
+// for: the constructor passed to [SourceConformance] gets it, so that a
+// fixture needs no knowledge of the checks' names or topics.
+type SourceCheck struct {
+	// Name is the check's name (the subtest's), e.g. "StopClean"; useful
+	// to name upstream resources (an MQTT topic or client id, a table).
+	Name string
+	// Topic is the Danube topic the check reads the source's records
+	// from. A source whose records name their topic must publish to it;
+	// records without a topic go there anyway (it is the runtime's first
+	// topic).
+	Topic string
+}
+
 // SourceFixture connects [SourceConformance] to the source under test and
 // to its upstream system. Every check gets a fixture of its own (a fresh
 // upstream: its own HTTP endpoint, queue, table or counter).
@@ -55,7 +69,8 @@ type PoisonFixture interface {
 }
 
 // SourceConformance runs the checks every source should pass, each as a
-// subtest of t with a fixture of its own from newFixture, in a
+// subtest of t with a fixture of its own from newFixture (called once per
+// check with the check's name and topic, see [SourceCheck]), in a
 // [RunSource] (the options apply to every run; each check uses a topic of
 // its own):
 //
@@ -75,15 +90,24 @@ type PoisonFixture interface {
 //   - StopClean stops the runtime while records are in flight: Run must
 //     return nil, Open and Close must be called once each, every record
 //     acknowledged upstream must be stored, and no goroutine started
-//     meanwhile may be left (the test must not run in parallel with
-//     others for this check).
+//     since the fixture was built may be left once the runtime stopped
+//     and Offer returned (the test must not run in parallel with others
+//     for this check). The goroutine baseline is taken after newFixture
+//     returned and before the runtime starts: what the fixture started
+//     for its upstream (a publishing client, a server) is not a leak,
+//     everything the source and the runtime start from Open to Close is.
+//     This is more robust than looking only for the source package's
+//     stacks, which would miss goroutines a source leaks inside its
+//     libraries (a client's reader loop). So a fixture must not start
+//     goroutines lazily that outlive Offer (an HTTP client offering must
+//     not keep idle connections, or close them before Offer returns).
 //   - PoisonDeadLettered, only for a [PoisonFixture], registers its schema
 //     for the topic and offers valid records around a poison one. The
 //     runtime must keep running; the poison record must be on the DLQ
 //     topic with its payload and attributes and x-error-class
 //     invalid_data, x-original-topic, x-connector, x-failure-reason and
 //     x-failed-at; the valid records must be on the topic.
-func SourceConformance(t *testing.T, newFixture func(t testing.TB) SourceFixture, opts ...Option) {
+func SourceConformance(t *testing.T, newFixture func(t testing.TB, check SourceCheck) SourceFixture, opts ...Option) {
 	t.Helper()
 	if newFixture == nil {
 		t.Fatalf("connecttest: SourceConformance: nil newFixture")
@@ -95,7 +119,7 @@ func SourceConformance(t *testing.T, newFixture func(t testing.TB) SourceFixture
 }
 
 type sourceConformance struct {
-	newFixture func(t testing.TB) SourceFixture
+	newFixture func(t testing.TB, check SourceCheck) SourceFixture
 	opts       []Option
 	o          options
 }
@@ -123,15 +147,34 @@ type sourceCheck struct {
 	cancel context.CancelFunc
 }
 
-func (c *sourceConformance) start(t testing.TB, topic string, extra ...Option) *sourceCheck {
+// topicSuffixes are the suffixes of the checks' topics, by check name.
+var topicSuffixes = map[string]string{
+	"InOrderPerKey":              "order",
+	"AckedOnlyAfterConfirmation": "acked",
+	"RestartNoLoss":              "restart",
+	"StopClean":                  "stop",
+	"PoisonDeadLettered":         "poison",
+}
+
+// check describes the check named name.
+func (c *sourceConformance) check(name string) SourceCheck {
+	return SourceCheck{Name: name, Topic: c.o.topic + "-" + topicSuffixes[name]}
+}
+
+// fixture builds the fixture of the check named name.
+func (c *sourceConformance) fixture(t testing.TB, name string) SourceFixture {
+	return c.newFixture(t, c.check(name))
+}
+
+// start runs fx, the fixture of the check named name, in a RunSource.
+func (c *sourceConformance) start(t testing.TB, fx SourceFixture, name string, extra ...Option) *sourceCheck {
 	t.Helper()
-	fx := c.newFixture(t)
 	sc := &sourceCheck{t: t, fx: fx, index: map[string]int{}, calls: &sourceCalls{}}
 	for i := range SourceRecords {
 		sc.index[string(fx.Want(i).Payload)] = i
 	}
 	sc.ctx, sc.cancel = context.WithCancel(context.Background())
-	opts := append(slices.Clone(c.opts), WithTopic(c.o.topic+"-"+topic))
+	opts := append(slices.Clone(c.opts), WithTopic(c.check(name).Topic))
 	sc.run = RunSource(t, sc.newSource(), append(opts, extra...)...)
 	// Registered after RunSource: runs first, so that clients stop
 	// retrying before the runtime is stopped.
@@ -229,7 +272,7 @@ func missing(counts map[int]int, n int) []int {
 
 func (c *sourceConformance) inOrderPerKey(t testing.TB) {
 	t.Helper()
-	sc := c.start(t, "order")
+	sc := c.start(t, c.fixture(t, "InOrderPerKey"), "InOrderPerKey")
 	sc.offer(0, SourceRecords)
 	sc.waitStored(SourceRecords)
 	msgs := sc.run.Messages()
@@ -266,7 +309,7 @@ func (c *sourceConformance) ackedOnlyAfterConfirmation(t testing.TB) {
 	t.Helper()
 	b := StartBroker(t)
 	b.SetLatency("/danube.ProducerService/SendMessage", confirmLatency)
-	sc := c.start(t, "acked", WithBroker(b))
+	sc := c.start(t, c.fixture(t, "AckedOnlyAfterConfirmation"), "AckedOnlyAfterConfirmation", WithBroker(b))
 	sc.offer(0, SourceRecords)
 	early := map[int]bool{}
 	poll(sc.run.timeout(), nil, func() bool {
@@ -293,7 +336,7 @@ func (c *sourceConformance) ackedOnlyAfterConfirmation(t testing.TB) {
 
 func (c *sourceConformance) restartNoLoss(t testing.TB) {
 	t.Helper()
-	sc := c.start(t, "restart")
+	sc := c.start(t, c.fixture(t, "RestartNoLoss"), "RestartNoLoss")
 	half := SourceRecords / 2
 	sc.offer(0, half)
 	poll(sc.run.timeout(), nil, func() bool { return len(ackedBelow(sc.fx.Acked(), half)) >= half/2 })
@@ -325,8 +368,10 @@ func (c *sourceConformance) stopClean(t testing.TB) {
 	if b == nil {
 		b = StartBroker(t)
 	}
+	fx := c.fixture(t, "StopClean")
+	// After the fixture: only what the source and the runtime start counts.
 	baseline := goleak.IgnoreCurrent()
-	sc := c.start(t, "stop", WithBroker(b))
+	sc := c.start(t, fx, "StopClean", WithBroker(b))
 	half := SourceRecords / 2
 	sc.offer(0, half)
 	sc.waitStored(half)
@@ -350,13 +395,12 @@ func (c *sourceConformance) stopClean(t testing.TB) {
 
 func (c *sourceConformance) poisonDeadLettered(t testing.TB) {
 	t.Helper()
-	pf, ok := c.newFixture(t).(PoisonFixture)
+	fx := c.fixture(t, "PoisonDeadLettered")
+	pf, ok := fx.(PoisonFixture)
 	if !ok {
 		t.Skip("the fixture offers no poison record (see PoisonFixture)")
 	}
-	spec := pf.PoisonSchema()
-	sc := c.start(t, "poison", WithSchema(spec))
-	pf = sc.fx.(PoisonFixture)
+	sc := c.start(t, fx, "PoisonDeadLettered", WithSchema(pf.PoisonSchema()))
 	sc.offer(0, 4)
 	sc.waitStored(4)
 	var payload []byte

@@ -22,11 +22,12 @@ type queue struct {
 	offered []int
 	acked   map[int]bool
 	flaw    string // the broken behaviour of its sources, "" for none
+	topic   string // the check's topic: every record names it
 	stop    chan struct{}
 }
 
-func newQueue(t testing.TB, flaw string) *queue {
-	q := &queue{acked: map[int]bool{}, flaw: flaw, stop: make(chan struct{})}
+func newQueue(t testing.TB, flaw string, check SourceCheck) *queue {
+	q := &queue{acked: map[int]bool{}, flaw: flaw, topic: check.Topic, stop: make(chan struct{})}
 	return q
 }
 
@@ -102,10 +103,10 @@ func (s *queueSource) Poll(ctx context.Context) ([]connect.SourceRecord, error) 
 			if s.q.flaw == "drops poison" {
 				continue
 			}
-			rec = connect.NewRecord("", poisonPayload).WithAttribute("origin", "queue")
+			rec = connect.NewRecord(s.q.topic, poisonPayload).WithAttribute("origin", "queue")
 		} else {
 			m := s.q.Want(i)
-			rec = connect.NewRecord("", m.Payload).WithKey(m.Key)
+			rec = connect.NewRecord(s.q.topic, m.Payload).WithKey(m.Key)
 		}
 		out = append(out, rec.WithOffset("q", strconv.Itoa(s.next)))
 		if s.q.flaw == "acks on poll" && i >= 0 {
@@ -146,8 +147,30 @@ func (s *queueSource) Commit(_ context.Context, offs connect.Offsets) error {
 
 func (s *queueSource) Close(context.Context) error { return nil }
 
+// The fixture's constructor starts a goroutine that lives until the
+// check ended, as a fixture's publishing client does: it is not the
+// source's and not a leak. The fixture learns each check's name and topic
+// and its source publishes there (records naming another topic than the
+// one the check reads would be missing).
 func TestSourceConformanceOfGoodSource(t *testing.T) {
-	SourceConformance(t, func(t testing.TB) SourceFixture { return newQueue(t, "") })
+	var names []string
+	SourceConformance(t, func(t testing.TB, check SourceCheck) SourceFixture {
+		names = append(names, check.Name)
+		if !strings.HasSuffix(t.Name(), "/"+check.Name) {
+			t.Errorf("the fixture of %s is built for check %q", t.Name(), check.Name)
+		}
+		if !strings.HasPrefix(check.Topic, DefaultTopic+"-") {
+			t.Errorf("check %s: topic %q, want a suffix of %s", check.Name, check.Topic, DefaultTopic)
+		}
+		upstream := make(chan struct{})
+		go func() { <-upstream }()
+		t.Cleanup(func() { close(upstream) })
+		return newQueue(t, "", check)
+	})
+	want := []string{"InOrderPerKey", "AckedOnlyAfterConfirmation", "RestartNoLoss", "StopClean", "PoisonDeadLettered"}
+	if !slices.Equal(names, want) {
+		t.Errorf("fixtures built for %v, want one for each of %v", names, want)
+	}
 }
 
 func TestSourceConformanceDetectsBrokenSources(t *testing.T) {
@@ -171,8 +194,8 @@ func TestSourceConformanceDetectsBrokenSources(t *testing.T) {
 				}
 			})
 			c := &sourceConformance{
-				newFixture: func(t testing.TB) SourceFixture {
-					q := newQueue(t, tc.flaw)
+				newFixture: func(t testing.TB, check SourceCheck) SourceFixture {
+					q := newQueue(t, tc.flaw, check)
 					queues = append(queues, q)
 					return q
 				},

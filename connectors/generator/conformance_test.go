@@ -19,12 +19,12 @@ type genFixture struct {
 	cur *Source
 }
 
-func newFixture(t testing.TB) connecttest.SourceFixture {
+func newFixture(t testing.TB, check connecttest.SourceCheck) connecttest.SourceFixture {
 	var cfg Config
 	if err := config.ApplyDefaults(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Topic = "" // the harness topic
+	cfg.Topic = check.Topic
 	cfg.Count = connecttest.SourceRecords
 	cfg.Rate = 400
 	cfg.BatchSize = 4

@@ -15,35 +15,32 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// conformanceTopic is the harness topic; each check appends its name.
-const conformanceTopic = "/default/mqttconf"
-
 // mqttFixture is the upstream of one conformance check: a client id and
-// MQTT topics of its own on a shared Mosquitto (started before the checks,
-// so that their goroutine-leak baseline includes it), and the check's
-// sources (one client id: a restart resumes the session).
+// MQTT topics of its own on a shared Mosquitto, a publisher, and the
+// check's sources (one client id: a restart resumes the session).
 type mqttFixture struct {
 	m       *mosquitto
 	pub     paho.Client
 	version string
-	check   string // the topic suffix connecttest gives the check
+	check   connecttest.SourceCheck
 
 	mu    sync.Mutex
 	src   *mqtt.Source
 	acked []int
 }
 
-func newMQTTFixture(m *mosquitto, pub paho.Client, version string) func(t testing.TB) connecttest.SourceFixture {
-	return func(t testing.TB) connecttest.SourceFixture {
-		name := t.Name()[strings.LastIndex(t.Name(), "/")+1:]
-		suffix := map[string]string{"InOrderPerKey": "order", "AckedOnlyAfterConfirmation": "acked", "RestartNoLoss": "restart", "StopClean": "stop"}[name]
-		return &mqttFixture{m: m, pub: pub, version: version, check: suffix}
+// newMQTTFixture returns the fixture constructor for one protocol
+// version. Each fixture has a publisher of its own: the goroutine-leak
+// check of StopClean does not count the fixture's goroutines.
+func newMQTTFixture(m *mosquitto, version string) func(t testing.TB, check connecttest.SourceCheck) connecttest.SourceFixture {
+	return func(t testing.TB, check connecttest.SourceCheck) connecttest.SourceFixture {
+		return &mqttFixture{m: m, pub: publisher(t, m.URL()), version: version, check: check}
 	}
 }
 
 func (f *mqttFixture) NewSource(t testing.TB) connect.Source {
-	cfg := newConfig(t, f.m.URL(), f.version, mqtt.Route{From: "conf/" + f.check + "/#", To: conformanceTopic + "-" + f.check, QoS: 1})
-	cfg.ClientID = "conformance-" + f.check
+	cfg := newConfig(t, f.m.URL(), f.version, mqtt.Route{From: "conf/" + f.check.Name + "/#", To: f.check.Topic, QoS: 1})
+	cfg.ClientID = "conformance-" + f.check.Name
 	src := mqtt.New(cfg)
 	mqtt.SetOnAck(src, func(_ string, payload []byte) {
 		if i, err := strconv.Atoi(strings.TrimPrefix(string(payload), "rec-")); err == nil {
@@ -84,7 +81,7 @@ func (f *mqttFixture) Offer(ctx context.Context, from, to int) {
 }
 
 func (f *mqttFixture) Want(i int) connecttest.Message {
-	return connecttest.Message{Payload: fmt.Appendf(nil, "rec-%03d", i), Key: fmt.Sprintf("conf/%s/k%d", f.check, i%3)}
+	return connecttest.Message{Payload: fmt.Appendf(nil, "rec-%03d", i), Key: fmt.Sprintf("conf/%s/k%d", f.check.Name, i%3)}
 }
 
 func (f *mqttFixture) Acked() []int {
@@ -97,7 +94,7 @@ func TestSourceConformance(t *testing.T) {
 	for _, version := range []string{"3.1.1", "5"} {
 		t.Run("v"+version, func(t *testing.T) {
 			m := startMosquitto(t, "")
-			connecttest.SourceConformance(t, newMQTTFixture(m, publisher(t, m.URL()), version), connecttest.WithTopic(conformanceTopic))
+			connecttest.SourceConformance(t, newMQTTFixture(m, version), connecttest.WithTopic("/default/mqttconf"))
 		})
 	}
 }

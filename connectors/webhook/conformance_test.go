@@ -28,9 +28,8 @@ type hookFixture struct {
 	acked map[int]bool
 }
 
-func newHookFixture(t testing.TB) connecttest.SourceFixture {
-	cfg := testConfig(t, newRoute("/events", "", func(r *Route) { r.KeyHeader = "X-Key" }))
-	cfg.Routes[0].Topic = "" // the harness topic: the runtime's first
+func newHookFixture(t testing.TB, check connecttest.SourceCheck) connecttest.SourceFixture {
+	cfg := testConfig(t, newRoute("/events", check.Topic, func(r *Route) { r.KeyHeader = "X-Key" }))
 	cfg.Listen = freePort(t)
 	return &hookFixture{t: t, cfg: cfg, addr: cfg.Listen, acked: map[int]bool{},
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
