@@ -72,7 +72,7 @@ type Processing struct {
 	DrainTimeout   time.Duration `config:"drain_timeout" default:"30s" min:"0s" doc:"How long in-flight work may take to finish at shutdown or reload."`
 
 	HealthCheckIntervalMS       int `config:"health_check_interval_ms" default:"30000" min:"0" doc:"How often, in milliseconds, the connector's health check (the /readyz check) runs in the background; 0 disables the periodic check (/readyz still checks on request)."`
-	HealthCheckFailureThreshold int `config:"health_check_failure_threshold" default:"3" min:"1" doc:"Consecutive failed periodic health checks after which the connector is logged as unhealthy (and danube_connector_health is 0 until a check passes)."`
+	HealthCheckFailureThreshold int `config:"health_check_failure_threshold" default:"3" min:"1" doc:"Consecutive failed periodic health checks after which the connector is logged as unhealthy (once; a later passing check logs its recovery)."`
 }
 
 // Schema is one [[schemas]] entry: the registry subject of a topic. A
