@@ -129,7 +129,15 @@ func (b batchSink) WriteBatch(ctx context.Context, recs []connect.SinkRecord) er
 		}
 	}
 	what := fmt.Sprintf("batch of %d records from %s offsets %d-%d", len(sent), recs[0].PartitionTopic, recs[0].Offset, recs[len(recs)-1].Offset)
-	err := b.send(ctx, body, ctype, hex.EncodeToString(ids.Sum(nil))[:32], what)
+	key := hex.EncodeToString(ids.Sum(nil))[:32]
+	if len(sent) == 1 {
+		// A batch of one is the record alone: the same idempotency key and
+		// description as when a rejected batch is split.
+		i := sent[0]
+		what = fmt.Sprintf("record %s offset %d, alone", recs[i].PartitionTopic, recs[i].Offset)
+		key = recordID(recs[i])
+	}
+	err := b.send(ctx, body, ctype, key, what)
 	if err == nil {
 		if be != nil {
 			return be
