@@ -1,9 +1,6 @@
 package connect
 
 import (
-	"strconv"
-	"time"
-
 	"github.com/danube-connect/connect/danube"
 )
 
@@ -46,35 +43,11 @@ const (
 // the dead-letter message.
 const maxReasonLen = 1024
 
-// dlqAttributes returns the attributes of the dead-letter copy of rec: the
-// original attributes plus the x-original-*/x-failure-* set. It allocates a
-// new map; rec.Attributes is not modified.
-func dlqAttributes(rec *SinkRecord, subscription, connector string, class Class, cause error, now time.Time) map[string]string {
-	m := make(map[string]string, len(rec.Attributes)+9)
-	for k, v := range rec.Attributes {
-		m[k] = v
-	}
-	m[AttrOriginalTopic] = rec.PartitionTopic
-	m[AttrOriginalSubscription] = subscription
-	m[AttrOriginalOffset] = strconv.FormatUint(rec.Offset, 10)
-	if rec.Partition >= 0 {
-		m[AttrOriginalPartition] = strconv.Itoa(rec.Partition)
-	} else {
-		delete(m, AttrOriginalPartition)
-	}
-	reason := "unknown error"
-	if cause != nil {
-		reason = cause.Error()
-	}
-	if len(reason) > maxReasonLen {
-		reason = reason[:maxReasonLen] + "…"
-	}
-	m[AttrFailureReason] = reason
-	m[AttrDeliveryAttempt] = strconv.Itoa(max(rec.Attempt, 1))
-	m[AttrConnector] = connector
-	m[AttrErrorClass] = class.String()
-	m[AttrFailedAt] = now.UTC().Format(time.RFC3339)
-	return m
+// sinkOrigin is where the sink record rec came from, for its dead-letter
+// copy.
+func sinkOrigin(rec *SinkRecord, subscription string) dlqOrigin {
+	return dlqOrigin{topic: rec.PartitionTopic, partition: rec.Partition, subscription: subscription,
+		offset: rec.Offset, hasOffset: true, attempt: max(rec.Attempt, 1)}
 }
 
 // DefaultDLQTopic returns the dead-letter topic used when none is

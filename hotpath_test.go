@@ -93,13 +93,13 @@ func newTestSink(tb testing.TB, sink Sink, cfg SinkConfig, opts ...Option) (*sin
 	if err != nil {
 		tb.Fatal(err)
 	}
-	run := &sinkRun{r: r, dlqs: map[string]producerAPI{}}
+	run := &sinkRun{r: r, dlq: newDeadLetters(nil, r.cfg.Name, r.cfg.Retry, r.log)}
 	run.stopCtx, run.stop = context.WithCancelCause(context.Background())
 	run.workCtx = context.Background()
 	tb.Cleanup(func() { run.stop(nil) })
 	cons := &fakeConsumer{}
 	dlq := &fakeProducer{keep: true}
-	run.dlqs[r.cfg.Topics[0].DLQTopic] = dlq
+	run.dlq.prods[r.cfg.Topics[0].DLQTopic] = dlq
 	return run, run.newTopic(r.cfg.Topics[0]).addPart("/default/t-part-1", cons), cons, dlq
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestJSONHelper(t *testing.T) {
@@ -118,7 +119,8 @@ func TestDLQAttributes(t *testing.T) {
 		Attributes: map[string]string{"user": "u", AttrOriginalPartition: "stale"}, Attempt: 3,
 	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
-	m := dlqAttributes(&rec, "sub", "conn", ClassInvalidData, errors.New(strings.Repeat("e", 2000)), now)
+	d := &deadLetters{connector: "conn"}
+	m := d.attributes(rec.Attributes, sinkOrigin(&rec, "sub"), ClassInvalidData, errors.New(strings.Repeat("e", 2000)), now)
 	want := map[string]string{
 		"user":                   "u",
 		AttrOriginalTopic:        "/d/orders-part-2",
@@ -142,8 +144,23 @@ func TestDLQAttributes(t *testing.T) {
 		t.Error("original attributes modified")
 	}
 	rec.Partition = -1
-	if _, ok := dlqAttributes(&rec, "s", "c", ClassRetryable, nil, now)[AttrOriginalPartition]; ok {
+	if _, ok := d.attributes(rec.Attributes, sinkOrigin(&rec, "s"), ClassRetryable, nil, now)[AttrOriginalPartition]; ok {
 		t.Error("non-partitioned record must not carry x-original-partition")
+	}
+	// A source's copy: the same set and truncation, without what only a
+	// consumed message has.
+	src := d.attributes(map[string]string{"user": "u"}, dlqOrigin{topic: "/d/out", partition: -1, recordID: "c/p0/7"},
+		ClassInvalidData, errors.New(strings.Repeat("é", 2000)), now)
+	for _, k := range []string{AttrOriginalSubscription, AttrOriginalOffset, AttrOriginalPartition, AttrDeliveryAttempt} {
+		if _, ok := src[k]; ok {
+			t.Errorf("source copy carries %s", k)
+		}
+	}
+	if src[AttrRecordID] != "c/p0/7" || src[AttrConnector] != "conn" || src[AttrOriginalTopic] != "/d/out" {
+		t.Errorf("source copy attributes %v", src)
+	}
+	if r := src[AttrFailureReason]; len(r) > maxReasonLen+4 || !utf8.ValidString(r) || !strings.HasSuffix(r, "…") {
+		t.Errorf("source failure reason not truncated like the sink's: %d bytes", len(r))
 	}
 	if got := DefaultDLQTopic("/d/orders-part-3"); got != "/d/orders-dlq" {
 		t.Errorf("DefaultDLQTopic = %q", got)

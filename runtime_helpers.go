@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/danube-connect/connect/danube"
@@ -40,7 +41,7 @@ func callProtected(method string, f func() error) (err error) {
 
 func truncate(s string) string {
 	if len(s) > maxReasonLen {
-		return s[:maxReasonLen]
+		return strings.ToValidUTF8(s[:maxReasonLen], "") + "…"
 	}
 	return s
 }

@@ -99,11 +99,11 @@ func startServeParts(t *testing.T, sink Sink, cfg SinkConfig, conss ...consumerA
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &sinkRun{r: r, dlqs: map[string]producerAPI{}}
+	run := &sinkRun{r: r, dlq: newDeadLetters(nil, r.cfg.Name, r.cfg.Retry, r.log)}
 	run.stopCtx, run.stop = context.WithCancelCause(ctx)
 	var cancelWork context.CancelFunc
 	run.workCtx, cancelWork = context.WithCancel(context.Background())
-	run.dlqs[r.cfg.Topics[0].DLQTopic] = &fakeProducer{keep: true}
+	run.dlq.prods[r.cfg.Topics[0].DLQTopic] = &fakeProducer{keep: true}
 	t0 := run.newTopic(r.cfg.Topics[0])
 	for _, c := range conss {
 		t0.addPart(r.cfg.Topics[0].Topic, c)

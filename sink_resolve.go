@@ -140,27 +140,14 @@ func (l *lane) deadLetter(ctx context.Context, m *danube.Message, rec *SinkRecor
 	r := run.r
 	out := &danube.OutgoingMessage{
 		Payload:    m.Payload,
-		Attributes: dlqAttributes(rec, t.cfg.Subscription, r.cfg.Name, class, cause, time.Now()),
+		Attributes: run.dlq.attributes(m.Attributes, sinkOrigin(rec, t.cfg.Subscription), class, cause, time.Now()),
 		Key:        m.Key,
 	}
-	for attempt := 1; ; attempt++ {
-		p, err := run.dlqProducer(ctx, t.cfg.DLQTopic)
-		if err == nil {
-			err = p.Send(ctx, out)
-		}
-		if err == nil {
-			break
-		}
-		t.m.fail(failedDLQ)
-		if ctx.Err() != nil {
-			r.log.Error("dead-letter publish abandoned at shutdown; the record stays unacked", "topic", rec.PartitionTopic,
-				"offset", rec.Offset, "dlq_topic", t.cfg.DLQTopic, "err", err)
-			return false
-		}
-		r.log.Warn("dead-letter publish failed, retrying", "dlq_topic", t.cfg.DLQTopic, "attempt", attempt, "err", err)
-		if !sleepCtx(ctx, r.cfg.Retry.delay(min(attempt, 30), l.rnd)) {
-			return false
-		}
+	err := run.dlq.publish(ctx, t.cfg.DLQTopic, out, func(int, error) { t.m.fail(failedDLQ) })
+	if err != nil {
+		r.log.Error("dead-letter publish abandoned at shutdown; the record stays unacked", "topic", rec.PartitionTopic,
+			"offset", rec.Offset, "dlq_topic", t.cfg.DLQTopic, "err", err)
+		return false
 	}
 	if t.m.on {
 		t.m.dlq.Inc()
@@ -169,31 +156,4 @@ func (l *lane) deadLetter(ctx context.Context, m *danube.Message, rec *SinkRecor
 		"error_class", class.String(), "err", cause)
 	l.ack(ctx, m)
 	return true
-}
-
-// dlqProducer returns the dead-letter producer of topic, creating it
-// without holding the lock (creation is a network call); when two lanes
-// race, the first one stored wins and the other is closed.
-func (run *sinkRun) dlqProducer(ctx context.Context, topic string) (producerAPI, error) {
-	run.dlqMu.Lock()
-	p := run.dlqs[topic]
-	run.dlqMu.Unlock()
-	if p != nil {
-		return p, nil
-	}
-	created, err := run.client.NewProducer(ctx, topic, danube.WithProducerName(run.r.cfg.Name+"-dlq"), danube.WithReliable())
-	if err != nil {
-		return nil, fmt.Errorf("create dead-letter producer on %s: %w", topic, err)
-	}
-	run.dlqMu.Lock()
-	p = run.dlqs[topic]
-	if p == nil {
-		run.dlqs[topic] = created
-	}
-	run.dlqMu.Unlock()
-	if p != nil {
-		_ = created.Close()
-		return p, nil
-	}
-	return created, nil
 }

@@ -75,8 +75,7 @@ type sinkRun struct {
 	fatalOnce sync.Once
 	fatal     error
 
-	dlqMu  sync.Mutex
-	dlqs   map[string]producerAPI
+	dlq    *deadLetters
 	closer []func() error
 }
 
@@ -93,7 +92,7 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 	}
 	defer r.running.Store(false)
 
-	run := &sinkRun{r: r, dlqs: map[string]producerAPI{}}
+	run := &sinkRun{r: r}
 	run.stopCtx, run.stop = context.WithCancelCause(ctx)
 	defer run.stop(nil)
 	var cancelWork context.CancelFunc
@@ -109,6 +108,7 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 		defer client.Close()
 	}
 	run.client = client
+	run.dlq = newDeadLetters(client, r.cfg.Name, r.cfg.Retry, r.log)
 
 	topics := make([]string, len(r.cfg.Topics))
 	for i, t := range r.cfg.Topics {
@@ -227,19 +227,9 @@ func (run *sinkRun) fail(err error) {
 // closeAll flushes and closes the dead-letter producers (by deadline) and
 // closes the consumers. No lock is held during the network calls.
 func (run *sinkRun) closeAll(deadline time.Time) {
-	run.dlqMu.Lock()
-	dlqs := make([]producerAPI, 0, len(run.dlqs))
-	for _, p := range run.dlqs {
-		dlqs = append(dlqs, p)
-	}
-	clear(run.dlqs)
-	run.dlqMu.Unlock()
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(run.workCtx), deadline)
 	defer cancel()
-	for _, p := range dlqs {
-		_ = p.Flush(ctx)
-		_ = p.Close()
-	}
+	run.dlq.close(ctx)
 	for _, c := range run.closer {
 		_ = c()
 	}

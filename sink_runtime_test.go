@@ -152,6 +152,12 @@ func TestSinkPoisonRecordInBatch(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339, m.Attributes[connect.AttrFailedAt]); err != nil {
 		t.Errorf("x-failed-at: %v", err)
 	}
+	// One dead-letter publisher for sinks and sources: it creates the
+	// tools' subscriptions with the DLQ producer, so the copy stays until
+	// inspected.
+	if _, ok := b.Subscription("/default/orders-dlq", connect.DLQInspectSubscription); !ok {
+		t.Error("the sink's DLQ topic has no inspect subscription")
+	}
 }
 
 func TestSinkFatalMidBatch(t *testing.T) {

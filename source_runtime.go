@@ -49,6 +49,7 @@ func NewSourceRuntime(src Source, cfg SourceConfig, opts ...Option) (*SourceRunt
 type sourceRun struct {
 	r       *SourceRuntime
 	client  *danube.Client
+	dlq     *deadLetters
 	stopCtx context.Context // done when shutdown or a fatal error starts
 	stop    context.CancelCauseFunc
 	workCtx context.Context // done when the drain deadline expires
@@ -74,12 +75,10 @@ type sourceRun struct {
 }
 
 type sourceTopic struct {
-	cfg   SourceTopic
-	val   PayloadValidator // cfg.Encoder as a PayloadValidator, or nil
-	prod  producerAPI
-	m     *topicMetrics
-	dlqMu sync.Mutex
-	dlq   producerAPI
+	cfg  SourceTopic
+	val  PayloadValidator // cfg.Encoder as a PayloadValidator, or nil
+	prod producerAPI
+	m    *topicMetrics
 }
 
 // Run opens the source with its last committed offsets and publishes until
@@ -123,6 +122,7 @@ func (r *SourceRuntime) Run(ctx context.Context) (err error) {
 		defer client.Close()
 	}
 	run.client = client
+	run.dlq = newDeadLetters(client, r.cfg.Name, r.cfg.Retry, r.log)
 
 	closeSource := func() error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DrainTimeout)
@@ -141,7 +141,7 @@ func (r *SourceRuntime) Run(ctx context.Context) (err error) {
 	for i, tc := range r.cfg.Topics {
 		t, err := run.newTopic(ctx, tc)
 		if err != nil {
-			run.closeProducers()
+			run.closeProducers(ctx)
 			_ = closeSource()
 			return fmt.Errorf("source connector %q: %w", r.cfg.Name, err)
 		}
@@ -191,7 +191,7 @@ func (r *SourceRuntime) Run(ctx context.Context) (err error) {
 	// error) before the final commit and Close: no ack callback runs
 	// after Close.
 	cancelWork()
-	run.closeProducers()
+	run.closeProducers(dctx)
 	run.failPending()
 	cerr := run.commit(dctx, true)
 	serr := callProtected("Close", func() error { return r.src.Close(dctx) })

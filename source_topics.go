@@ -127,7 +127,7 @@ func (run *sourceRun) topic(ctx context.Context, name string) (*sourceTopic, err
 
 // closeProducers closes every producer; pending sends fail and their
 // callbacks have run when it returns. No lock is held while closing.
-func (run *sourceRun) closeProducers() {
+func (run *sourceRun) closeProducers(ctx context.Context) {
 	run.topicsMu.Lock()
 	topics := make([]*sourceTopic, 0, len(run.topics))
 	for _, t := range run.topics {
@@ -136,11 +136,6 @@ func (run *sourceRun) closeProducers() {
 	run.topicsMu.Unlock()
 	for _, t := range topics {
 		_ = t.prod.Close()
-		t.dlqMu.Lock()
-		dlq := t.dlq
-		t.dlqMu.Unlock()
-		if dlq != nil {
-			_ = dlq.Close()
-		}
 	}
+	run.dlq.close(ctx)
 }
