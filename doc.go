@@ -74,7 +74,13 @@
 // it, so a restart resumes without loss. Event-driven sources (MQTT,
 // webhooks) implement [StreamSource] and push through an [Emitter], whose
 // acknowledgement callback says when a record is safe to acknowledge
-// upstream.
+// upstream. A record the runtime dead-letters (it does not encode or its
+// topic's schema rejects it) is safe once its dead-letter copy is
+// confirmed, so Emit acknowledges it like a stored one (an MQTT source
+// sends its PUBACK); a source that must tell its client the record was
+// refused (a webhook answering 422) emits with [Emitter.EmitOutcome],
+// whose [Outcome] says whether the record was stored or dead-lettered,
+// and why.
 //
 // # Behaviour table
 //
@@ -206,6 +212,10 @@
 //	| message not matching / other subject    |                                              | dead-lettered, then acked                     |
 //	| message without schema id               |                                              | passed through (Value is the payload)         |
 //	| registry unreachable                    | Run fails at start (retried by the client)   | retried like a write, then nack/dead-letter   |
+//
+// A stream source learns of a dead-lettered record through
+// [Emitter.EmitOutcome] (Outcome.DeadLettered); through Emit it is
+// acknowledged like a stored one.
 //
 // In a sink, [Decode] turns a record into a Go type with the schema it was
 // decoded with (an avro record into a struct with avro tags), or from JSON

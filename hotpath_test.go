@@ -272,7 +272,7 @@ func BenchmarkSourceHotPath(b *testing.B) {
 	for b.Loop() {
 		i++
 		rec := SourceRecord{Payload: payload, Offset: SourceOffset{Partition: "p0", Position: "12345"}}
-		if err := run.publish(context.Background(), rec, nil); err != nil {
+		if err := run.publish(context.Background(), rec, acker{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -316,7 +316,7 @@ func TestSourcePublishTracksAndCommitsInOrder(t *testing.T) {
 	prod.keep = true
 	prod.fail = 1 // the first record fails once: it goes to the retry queue
 	for i := range 3 {
-		if err := run.publish(t.Context(), NewTextRecord("", "x").WithOffset("p0", strconv.Itoa(i)), nil); err != nil {
+		if err := run.publish(t.Context(), NewTextRecord("", "x").WithOffset("p0", strconv.Itoa(i)), acker{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -124,12 +124,12 @@ func TestSourceInjectsTraceParent(t *testing.T) {
 	prod.keep = true
 	ctx, span := r.tr.tracer.Start(context.Background(), "danube.source.batch")
 	shared := map[string]string{"a": "1"}
-	if err := run.publish(ctx, NewTextRecord("", "x").WithOffset("p", "1"), nil); err != nil {
+	if err := run.publish(ctx, NewTextRecord("", "x").WithOffset("p", "1"), acker{}); err != nil {
 		t.Fatal(err)
 	}
 	rec := NewTextRecord("", "y")
 	rec.Attributes = shared
-	if err := run.publish(ctx, rec, nil); err != nil {
+	if err := run.publish(ctx, rec, acker{}); err != nil {
 		t.Fatal(err)
 	}
 	span.End()

@@ -15,7 +15,7 @@ import (
 // confirmed only after that. The Emit (or Poll) context and the runtime's
 // stop both end the attempts: the offset then stays uncommitted and the
 // record is re-read after a restart; an Emit caller gets the error.
-func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec SourceRecord, cause error, ack func(error)) error {
+func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec SourceRecord, cause error, ack acker) error {
 	r := run.r
 	t.m.fail(ClassInvalidData.String())
 	from := dlqOrigin{topic: t.cfg.Topic, partition: -1, recordID: RecordID(r.cfg.Name, rec.Offset)}
@@ -52,8 +52,6 @@ func (run *sourceRun) deadLetter(ctx context.Context, t *sourceTopic, rec Source
 		default:
 		}
 	}
-	if ack != nil {
-		ack(nil)
-	}
+	ack.resolve(Outcome{DeadLettered: cause})
 	return nil
 }

@@ -27,7 +27,7 @@ func (run *sourceRun) pollLoop() {
 			run.first.m.batchSize.Observe(float64(len(recs)))
 		}
 		for _, rec := range recs {
-			if perr := run.publish(pctx, rec, nil); perr != nil {
+			if perr := run.publish(pctx, rec, acker{}); perr != nil {
 				if errors.Is(perr, ErrStopped) || ctx.Err() != nil {
 					break
 				}
@@ -82,7 +82,7 @@ func (run *sourceRun) streamLoop(ss StreamSource) {
 	ctx := run.stopCtx
 	rnd := newRand()
 	var emitted atomic.Int64
-	em := &Emitter{publish: func(ectx context.Context, rec SourceRecord, ack func(error)) error {
+	em := &Emitter{publish: func(ectx context.Context, rec SourceRecord, ack acker) error {
 		if err := run.publish(ectx, rec, ack); err != nil {
 			return err
 		}

@@ -18,16 +18,16 @@ type pubItem struct {
 	t       *sourceTopic
 	msg     danube.OutgoingMessage
 	ticket  offsets.Ticket
-	ack     func(error)
+	ack     acker
 	attempt int
 	start   time.Time
 	done    func(error)
 }
 
 // publish encodes rec and sends it asynchronously. It blocks while
-// MaxInFlight records are unconfirmed. ack, if not nil, is called exactly
-// once when publish returns nil.
-func (run *sourceRun) publish(ctx context.Context, rec SourceRecord, ack func(error)) error {
+// MaxInFlight records are unconfirmed. ack is resolved exactly once when
+// publish returns nil.
+func (run *sourceRun) publish(ctx context.Context, rec SourceRecord, ack acker) error {
 	r := run.r
 	if run.stopCtx.Err() != nil {
 		return ErrStopped
@@ -133,9 +133,7 @@ func (it *pubItem) complete(err error) {
 // finish calls the record's ack, frees its slot and recycles the item.
 func (it *pubItem) finish(err error) {
 	run := it.run
-	if it.ack != nil {
-		it.ack(err)
-	}
+	it.ack.resolve(Outcome{Err: err})
 	if it.t.m.on {
 		it.t.m.inflight.Dec()
 	}
