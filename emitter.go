@@ -7,7 +7,9 @@ import (
 
 // ErrStopped is returned by [Emitter.Emit] once the runtime is shutting down
 // or has failed, and passed to pending acknowledgement callbacks whose
-// records were not confirmed.
+// records were not confirmed. Inside the sink runtime it marks a record
+// left unresolved because the runtime is stopping: it stays unacked and
+// the broker redelivers it.
 var ErrStopped = errors.New("connect: runtime stopped")
 
 // Emitter is the push path of a [StreamSource]. The source runtime creates

@@ -19,6 +19,8 @@ type lane struct {
 	in      chan *danube.Message
 	batcher *batch.Batcher[*danube.Message]
 	recs    []SinkRecord
+	msgs    []*danube.Message // the batch being processed
+	settled []bool            // per record of msgs: resolved (its slot is released or being released)
 	sub     []SinkRecord
 	idx     []int
 	errs    []error
@@ -195,11 +197,19 @@ func (t *sinkTopic) toRecord(m *danube.Message, rec *SinkRecord) {
 }
 
 // process resolves every record of msgs: ack, nack, dead-letter, or leave
-// unacked when stopping. It returns false when the lane must stop.
+// unacked when stopping. It returns false when the lane must stop. Every
+// record of the batch leaves the lane through resolve or, left unacked,
+// through the deferred settle: no count to keep by hand.
 func (l *lane) process(msgs []*danube.Message) bool {
 	if len(msgs) == 0 {
 		return true
 	}
+	l.msgs = msgs
+	l.settled = l.settled[:0]
+	for range msgs {
+		l.settled = append(l.settled, false)
+	}
+	defer l.settle()
 	t := l.t
 	run := t.run
 	r := run.r
@@ -225,15 +235,27 @@ func (l *lane) process(msgs []*danube.Message) bool {
 		if err == nil {
 			err = l.writeOne(ctx, &l.recs[i])
 		}
-		if !l.resolve(ctx, msgs[i], &l.recs[i], err) {
-			l.leave(len(msgs) - i - 1)
+		if !l.resolve(ctx, i, err) {
 			return false
 		}
 	}
 	return true
 }
 
-// leave releases the in-flight slots of n records left unacked.
+// settle releases the records of the batch that resolve did not take:
+// they stay unacked and the broker redelivers them.
+func (l *lane) settle() {
+	for i, done := range l.settled {
+		if !done {
+			l.settled[i] = true
+			l.p.release()
+		}
+	}
+	l.msgs = nil // the batcher owns the array
+}
+
+// leave releases the in-flight slots of n records left unacked outside a
+// batch.
 func (l *lane) leave(n int) {
 	for range n {
 		l.p.release()

@@ -15,16 +15,25 @@ import (
 // is acked in parallel instead of one round trip after the other.
 const maxConcurrentAcks = 32
 
-// resolve applies the outcome err of rec: ack on success; dead-letter then
-// ack for InvalidData; nack or dead-letter when retries are exhausted;
-// leave unacked when stopping; stop the runtime on Fatal. It always
-// releases the record's in-flight slot and returns false when the lane must
-// stop.
+// resolve applies the outcome err of record i of the batch: ack on
+// success; dead-letter then ack for InvalidData; nack or dead-letter when
+// retries are exhausted; leave unacked when stopping; stop the runtime on
+// Fatal. It returns false when the lane must stop. It is idempotent: a
+// record is resolved once, and releases its in-flight slot then (after the
+// ack returned, for an ack); a record left unacked is released by settle.
 //
-// These are the only paths to Ack: after a nil error (the sink handled the
-// record) and, in deadLetter, after the broker confirmed the dead-letter
-// copy.
-func (l *lane) resolve(ctx context.Context, m *danube.Message, rec *SinkRecord, err error) bool {
+// This is the one place that decides a record's fate. The only paths to
+// Ack: after a nil error (the sink handled the record) and, in deadLetter,
+// after the broker confirmed the dead-letter copy.
+func (l *lane) resolve(ctx context.Context, i int, err error) bool {
+	if l.settled[i] {
+		return true
+	}
+	if errors.Is(err, ErrStopped) {
+		return false // left unacked: settle releases it
+	}
+	l.settled[i] = true
+	m, rec := l.msgs[i], &l.recs[i]
 	t := l.t
 	run := t.run
 	r := run.r
@@ -39,9 +48,6 @@ func (l *lane) resolve(ctx context.Context, m *danube.Message, rec *SinkRecord, 
 		return true
 	}
 	defer l.p.release()
-	if errors.Is(err, errStopped) {
-		return false
-	}
 	var ex *exhaustedError
 	if !errors.As(err, &ex) && ClassOf(err) == ClassRetryable {
 		ex = &exhaustedError{err}

@@ -13,10 +13,6 @@ import (
 	"github.com/danube-connect/connect/internal/breaker"
 )
 
-// errStopped marks a record left unresolved because the runtime is
-// stopping: it stays unacked and the broker redelivers it.
-var errStopped = errors.New("connect: stopping")
-
 // SinkRuntime runs a [Sink]: it consumes the configured topics, hands
 // records to the sink and acks, nacks or dead-letters each one according
 // to the outcome (see the behaviour table in the package doc).

@@ -17,7 +17,7 @@ func (e *exhaustedError) Unwrap() error { return e.err }
 
 // decode runs the topic's Decoder on rec, retrying Retryable failures (a
 // registry that is briefly unreachable) with the retry policy. It returns
-// nil, a non-retryable error, an *exhaustedError or errStopped.
+// nil, a non-retryable error, an *exhaustedError or ErrStopped.
 func (l *lane) decode(ctx context.Context, rec *SinkRecord) error {
 	dec := l.t.dec
 	if dec == nil {
@@ -35,33 +35,33 @@ func (l *lane) decode(ctx context.Context, rec *SinkRecord) error {
 }
 
 // backoff follows the Retryable failure err of rec's attempt-th try: it
-// returns errStopped when the runtime is stopping, an *exhaustedError when
+// returns ErrStopped when the runtime is stopping, an *exhaustedError when
 // the retry policy is spent, or nil once the retry delay has passed.
 func (l *lane) backoff(ctx context.Context, rec *SinkRecord, err error, attempt int) error {
 	t := l.t
 	r := t.run.r
 	switch {
 	case ctx.Err() != nil:
-		return errStopped
+		return ErrStopped
 	case attempt > r.cfg.Retry.retries():
 		return &exhaustedError{err}
 	}
 	t.retrying(rec, err, attempt)
 	if !sleepCtx(t.run.stopCtx, r.cfg.Retry.delay(attempt, l.rnd)) {
-		return errStopped
+		return ErrStopped
 	}
 	return nil
 }
 
 // writeOne writes one record with retries and the circuit breaker. It
-// returns nil, a non-retryable error, an *exhaustedError or errStopped.
+// returns nil, a non-retryable error, an *exhaustedError or ErrStopped.
 func (l *lane) writeOne(ctx context.Context, rec *SinkRecord) error {
 	t := l.t
 	r := t.run.r
 	for attempt := 1; ; attempt++ {
 		probe, err := r.breaker.Wait(t.run.stopCtx)
 		if err != nil {
-			return errStopped
+			return ErrStopped
 		}
 		start := time.Now()
 		err = callProtected("Write", func() error { return r.sink.Write(ctx, *rec) })
@@ -108,8 +108,7 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 	l.idx = l.idx[:0]
 	for i := range l.recs {
 		if err := l.decode(ctx, &l.recs[i]); err != nil {
-			if !l.resolve(ctx, msgs[i], &l.recs[i], err) {
-				l.leave(len(l.idx) + len(msgs) - i - 1)
+			if !l.resolve(ctx, i, err) {
 				return false
 			}
 			continue
@@ -123,7 +122,6 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 	for attempt := 0; len(l.idx) > 0; {
 		probe, err := r.breaker.Wait(run.stopCtx)
 		if err != nil {
-			l.leave(len(l.idx))
 			return false
 		}
 		l.sub = l.sub[:0]
@@ -156,7 +154,7 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 		}
 		succeeded, failed := false, false
 		next := l.idx[:0] // filtered in place: writes never overtake reads
-		for k, i := range l.idx {
+		for _, i := range l.idx {
 			e := l.errs[i]
 			switch ClassOf(e) {
 			case ClassNone, ClassInvalidData:
@@ -166,11 +164,10 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 				next = append(next, i)
 				continue
 			}
-			if !l.resolve(ctx, msgs[i], &l.recs[i], e) {
+			if !l.resolve(ctx, i, e) {
 				if probe {
 					r.breaker.Release()
 				}
-				l.leave(len(next) + len(l.idx) - k - 1)
 				return false
 			}
 		}
@@ -184,14 +181,12 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 			return true
 		}
 		if ctx.Err() != nil {
-			l.leave(len(l.idx))
 			return false
 		}
 		attempt++
 		if attempt > r.cfg.Retry.retries() {
-			for k, i := range l.idx {
-				if !l.resolve(ctx, msgs[i], &l.recs[i], &exhaustedError{l.errs[i]}) {
-					l.leave(len(l.idx) - k - 1)
+			for _, i := range l.idx {
+				if !l.resolve(ctx, i, &exhaustedError{l.errs[i]}) {
 					return false
 				}
 			}
@@ -201,7 +196,6 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 			t.retrying(&l.recs[i], l.errs[i], attempt)
 		}
 		if !sleepCtx(run.stopCtx, r.cfg.Retry.delay(attempt, l.rnd)) {
-			l.leave(len(l.idx))
 			return false
 		}
 	}
