@@ -169,9 +169,6 @@ type SinkConfig struct {
 	// DrainTimeout bounds the graceful drain at shutdown (default 30s): the
 	// current batches get this long to finish and be acked.
 	DrainTimeout time.Duration
-	// Config is the connector-specific configuration handed to Open in
-	// SinkEnv.Config.
-	Config map[string]any
 }
 
 // SourceTopic is one topic a source publishes to.
@@ -245,9 +242,6 @@ type SourceConfig struct {
 	// OffsetDir is the directory of the default file offset store (default
 	// "offsets", relative to the working directory).
 	OffsetDir string
-	// Config is the connector-specific configuration handed to Open in
-	// SourceEnv.Config.
-	Config map[string]any
 }
 
 // Encoder is the schema seam of the source side: it encodes record values

@@ -15,11 +15,6 @@ type SinkEnv struct {
 	Logger *slog.Logger
 	// Topics are the logical topics the runtime consumes.
 	Topics []string
-	// Config is the connector-specific configuration section as parsed from a
-	// configuration file (nil when the runtime was built in Go); connectors
-	// built from Go usually receive their configuration in their own
-	// constructor instead.
-	Config map[string]any
 }
 
 // Sink writes records from Danube to an external system. Implementations

@@ -111,7 +111,7 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 		topics[i] = t.Topic
 	}
 	r.log.Info("opening sink", "topics", topics)
-	env := SinkEnv{Name: r.cfg.Name, Logger: r.log, Topics: topics, Config: r.cfg.Config}
+	env := SinkEnv{Name: r.cfg.Name, Logger: r.log, Topics: topics}
 	// closeSink closes the sink by deadline: the shutdown's one deadline
 	// once the run has started, else DrainTimeout from now.
 	closeSink := func(deadline time.Time) error {

@@ -19,9 +19,6 @@ type SourceEnv struct {
 	// partition: resume after them. Empty on the first run. The map is the
 	// source's to keep.
 	Offsets Offsets
-	// Config is the connector-specific configuration section as parsed from
-	// a configuration file (nil when the runtime was built in Go).
-	Config map[string]any
 }
 
 // Source reads records from an external system into Danube.

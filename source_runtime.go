@@ -130,7 +130,7 @@ func (r *SourceRuntime) Run(ctx context.Context) (err error) {
 		return callProtected("Close", func() error { return r.src.Close(cctx) })
 	}
 	r.log.Info("opening source", "offsets", len(offs))
-	env := SourceEnv{Name: r.cfg.Name, Logger: r.log, Offsets: Offsets(offsets.Clone(offs)), Config: r.cfg.Config}
+	env := SourceEnv{Name: r.cfg.Name, Logger: r.log, Offsets: Offsets(offsets.Clone(offs))}
 	if env.Offsets == nil {
 		env.Offsets = Offsets{}
 	}
