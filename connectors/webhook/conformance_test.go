@@ -54,7 +54,7 @@ func (f *hookFixture) Offer(ctx context.Context, from, to int) {
 					continue
 				}
 				m := f.Want(i)
-				if !f.send(ctx, m.Payload, strconv.Itoa(i), "X-Key", m.Key) {
+				if f.send(ctx, m.Payload, strconv.Itoa(i), "X-Key", m.Key) != http.StatusOK {
 					return
 				}
 				f.mu.Lock()
@@ -66,8 +66,10 @@ func (f *hookFixture) Offer(ctx context.Context, from, to int) {
 	wg.Wait()
 }
 
-// send posts body until it is answered 200; false when ctx ended first.
-func (f *hookFixture) send(ctx context.Context, body []byte, idem string, headers ...string) bool {
+// send posts body until it is answered 200 or 422 (stored, or refused
+// and dead-lettered: final either way) and returns that status; 0 when
+// ctx ended first.
+func (f *hookFixture) send(ctx context.Context, body []byte, idem string, headers ...string) int {
 	for ctx.Err() == nil {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+f.addr+"/events", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -78,8 +80,8 @@ func (f *hookFixture) send(ctx context.Context, body []byte, idem string, header
 		resp, err := f.client.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return true
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnprocessableEntity {
+				return resp.StatusCode
 			}
 		}
 		select {
@@ -87,7 +89,7 @@ func (f *hookFixture) send(ctx context.Context, body []byte, idem string, header
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return false
+	return 0
 }
 
 func (f *hookFixture) Want(i int) connecttest.Message {
@@ -112,7 +114,9 @@ func (f *hookFixture) PoisonSchema() schema.Spec {
 
 func (f *hookFixture) OfferPoison(ctx context.Context) ([]byte, map[string]string) {
 	p := []byte(`{"seq":"not a number"}`)
-	f.send(ctx, p, "poison")
+	if status := f.send(ctx, p, "poison"); status != http.StatusUnprocessableEntity && ctx.Err() == nil {
+		f.t.Errorf("the poison record was answered %d, want 422", status)
+	}
 	return p, map[string]string{AttrMethod: "POST", AttrPath: "/events"}
 }
 

@@ -76,7 +76,7 @@ func (s *Source) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	if rt.Auth == "hmac" && !s.authenticate(rt, w, r, body, now) {
 		return
 	}
-	recs, err := rt.records(r, body, format, reqID, client)
+	recs, lines, err := rt.records(r, body, format, reqID, client)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -85,7 +85,7 @@ func (s *Source) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w8 := newWaiter(len(recs))
 	for i, rec := range recs {
-		if err := em.Emit(ctx, rec, w8.ack); err != nil {
+		if err := em.EmitOutcome(ctx, rec, w8.outcome(i)); err != nil {
 			w8.abandon(len(recs) - i)
 			switch {
 			case connect.ClassOf(err) == connect.ClassInvalidData:
@@ -109,7 +109,42 @@ func (s *Source) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, "publishing failed: "+err.Error())
 		return
 	}
+	if rejected := w8.rejected(lines); len(rejected) > 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, rejection(reqID, len(recs), rejected))
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"request_id": reqID, "records": len(recs)})
+}
+
+// rejectedRecord is one record of a 422 answer: the runtime dead-lettered
+// it instead of storing it on the topic.
+type rejectedRecord struct {
+	Index int    `json:"index"`          // the record's index in the request, from 0
+	Line  int    `json:"line,omitempty"` // its NDJSON line, from 1 (blank lines count)
+	Error string `json:"error"`          // why it was refused
+}
+
+// rejection is the body of a 422 answer: every record is safe (stored on
+// the topic or on its dead-letter queue); the rejected ones need fixing,
+// the others must not be sent again.
+func rejection(reqID string, n int, rejected []rejectedRecord) map[string]any {
+	var msg string
+	if len(rejected) == n {
+		msg = fmt.Sprintf("%d of %d records rejected (they do not match the topic's schema or cannot be encoded) and kept on the dead-letter queue; nothing was stored on the topic; resending them unchanged will not help", len(rejected), n)
+	} else {
+		msg = fmt.Sprintf("%d of %d records rejected (they do not match the topic's schema or cannot be encoded) and kept on the dead-letter queue; the other %d were stored: do not resend them; resend only the rejected records, fixed", len(rejected), n, n-len(rejected))
+	}
+	if n == 1 {
+		msg = "the record was rejected and kept on the dead-letter queue: " + rejected[0].Error
+	}
+	return map[string]any{
+		"error":         msg,
+		"request_id":    reqID,
+		"records":       n,
+		"stored":        n - len(rejected),
+		"dead_lettered": len(rejected),
+		"rejected":      rejected,
+	}
 }
 
 // authenticate checks the request; on failure it answers 401 naming the
@@ -151,18 +186,20 @@ func (rt *route) format(contentType string) (string, int, string) {
 	return "", http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %s takes application/json or application/x-ndjson", contentType, rt.Path)
 }
 
-// records turns a body into records; an error names what is wrong.
-func (rt *route) records(r *http.Request, body []byte, format, reqID, client string) ([]connect.SourceRecord, error) {
+// records turns a body into records, with the NDJSON line of each (nil
+// for a single document); an error names what is wrong.
+func (rt *route) records(r *http.Request, body []byte, format, reqID, client string) ([]connect.SourceRecord, []int, error) {
 	var docs [][]byte
+	var lines []int
 	switch format {
 	case "raw":
 		if len(body) == 0 {
-			return nil, errors.New("empty body")
+			return nil, nil, errors.New("empty body")
 		}
 		docs = [][]byte{body}
 	case "json":
 		if !json.Valid(body) {
-			return nil, fmt.Errorf("body is not valid JSON: %v", jsonError(body))
+			return nil, nil, fmt.Errorf("body is not valid JSON: %v", jsonError(body))
 		}
 		docs = [][]byte{body}
 	default:
@@ -176,12 +213,13 @@ func (rt *route) records(r *http.Request, body []byte, format, reqID, client str
 				continue
 			}
 			if !json.Valid(l) {
-				return nil, fmt.Errorf("line %d is not valid JSON: %v", line, jsonError(l))
+				return nil, nil, fmt.Errorf("line %d is not valid JSON: %v", line, jsonError(l))
 			}
 			docs = append(docs, l)
+			lines = append(lines, line)
 		}
 		if len(docs) == 0 {
-			return nil, errors.New("empty body: no NDJSON line")
+			return nil, nil, errors.New("empty body: no NDJSON line")
 		}
 	}
 	attrs := map[string]string{
@@ -203,7 +241,7 @@ func (rt *route) records(r *http.Request, body []byte, format, reqID, client str
 	if rt.IdempotencyHeader != "" {
 		idem = r.Header.Get(rt.IdempotencyHeader)
 		if len(idem) > maxIDLen {
-			return nil, fmt.Errorf("%s longer than %d bytes", rt.IdempotencyHeader, maxIDLen)
+			return nil, nil, fmt.Errorf("%s longer than %d bytes", rt.IdempotencyHeader, maxIDLen)
 		}
 	}
 	recs := make([]connect.SourceRecord, len(docs))
@@ -216,7 +254,7 @@ func (rt *route) records(r *http.Request, body []byte, format, reqID, client str
 		if rt.IdempotencyField != "" {
 			id = field(doc, rt.IdempotencyField)
 			if len(id) > maxIDLen {
-				return nil, fmt.Errorf("record %d: field %s longer than %d bytes", i, rt.IdempotencyField, maxIDLen)
+				return nil, nil, fmt.Errorf("record %d: field %s longer than %d bytes", i, rt.IdempotencyField, maxIDLen)
 			}
 		}
 		switch {
@@ -230,7 +268,7 @@ func (rt *route) records(r *http.Request, body []byte, format, reqID, client str
 		}
 		recs[i] = rec.WithOffset("", rt.Path+"|"+id)
 	}
-	return recs, nil
+	return recs, lines, nil
 }
 
 // field returns a top-level field of a JSON object as text ("" when absent
@@ -263,33 +301,59 @@ func jsonError(b []byte) error {
 	return errors.New("invalid JSON")
 }
 
-// waiter collects the confirmations of one request's records.
+// waiter collects the outcomes of one request's records.
 type waiter struct {
 	left atomic.Int64
 	done chan struct{}
 	once sync.Once
 	mu   sync.Mutex
 	err  error
+	dead []error // by record index: why it was dead-lettered, or nil
 }
 
 func newWaiter(n int) *waiter {
-	w := &waiter{done: make(chan struct{})}
+	w := &waiter{done: make(chan struct{}), dead: make([]error, n)}
 	w.left.Store(int64(n))
 	return w
 }
 
-// ack is the Emitter callback: quick, never blocking.
-func (w *waiter) ack(err error) {
-	if err != nil {
-		w.mu.Lock()
-		if w.err == nil {
-			w.err = err
+// outcome returns the Emitter callback of record i: quick, never blocking.
+func (w *waiter) outcome(i int) func(connect.Outcome) {
+	return func(o connect.Outcome) {
+		if o.Err != nil || o.DeadLettered != nil {
+			w.mu.Lock()
+			if o.Err != nil && w.err == nil {
+				w.err = o.Err
+			}
+			w.dead[i] = o.DeadLettered
+			w.mu.Unlock()
 		}
-		w.mu.Unlock()
+		if w.left.Add(-1) == 0 {
+			w.once.Do(func() { close(w.done) })
+		}
 	}
-	if w.left.Add(-1) == 0 {
-		w.once.Do(func() { close(w.done) })
+}
+
+// rejected returns the dead-lettered records, with their NDJSON lines
+// (lines as returned by records).
+func (w *waiter) rejected(lines []int) []rejectedRecord {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []rejectedRecord
+	for i, err := range w.dead {
+		if err == nil {
+			continue
+		}
+		if cause := errors.Unwrap(err); cause != nil {
+			err = cause // without the error class prefix
+		}
+		rr := rejectedRecord{Index: i, Error: err.Error()}
+		if i < len(lines) {
+			rr.Line = lines[i]
+		}
+		out = append(out, rr)
 	}
+	return out
 }
 
 // abandon accounts for n records that were never emitted.

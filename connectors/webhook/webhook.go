@@ -9,6 +9,19 @@
 // that sends an Idempotency-Key makes the retry recognisable: the key
 // becomes the record id (x-record-id), which idempotent sinks use to
 // write each record once.
+//
+// A record that the topic's schema rejects (or that cannot be encoded) is
+// not stored on the topic: the runtime keeps it on the topic's dead-letter
+// queue. Such a request is answered 422 once every record of it is safe,
+// with a JSON body naming the problem: "error", "request_id", "records",
+// "stored", "dead_lettered", and "rejected", one entry per refused record
+// with its "index" in the request (from 0), its NDJSON "line" (from 1,
+// blank lines counted) and its "error". For an NDJSON batch the answer is
+// 422 as soon as one record was refused, even if others were stored: the
+// stored ones must not be resent (an Idempotency-Key makes a resend
+// harmless for idempotent sinks), the refused ones need fixing, since
+// resending them unchanged only refuses them again. 2xx always means every
+// record is on its topic.
 package webhook
 
 import (
