@@ -129,6 +129,9 @@ func (d *deadLetters) producer(ctx context.Context, topic string) (producerAPI, 
 	if err != nil {
 		return nil, err
 	}
+	// Before the producer is shared: no record is dead-lettered before the
+	// tools' subscriptions exist.
+	createDLQSubscription(ctx, d.client, topic, d.log)
 	d.mu.Lock()
 	p = d.prods[topic]
 	if p == nil {
@@ -139,7 +142,6 @@ func (d *deadLetters) producer(ctx context.Context, topic string) (producerAPI, 
 		_ = created.Close()
 		return p, nil
 	}
-	createDLQSubscription(ctx, d.client, topic, d.log)
 	return created, nil
 }
 
