@@ -30,8 +30,9 @@ const (
 	defaultMaxInFlightUpperBound = 1 << 20
 )
 
-// BreakerPolicy configures the circuit breaker guarding the external
-// system. Zero fields take their defaults.
+// BreakerPolicy configures the circuit breakers guarding the external
+// system, one per topic, so that a topic whose writes keep failing pauses
+// only its own consumption. Zero fields take their defaults.
 type BreakerPolicy struct {
 	// FailureThreshold is the number of consecutive failed calls that opens
 	// the breaker (default 5). A negative value disables the breaker.

@@ -131,8 +131,8 @@
 //   - Every queue is bounded. The sink runtime holds at most
 //     SinkConfig.MaxInFlight unresolved records per topic partition and
 //     stops receiving that partition when it is reached or its lane's
-//     queue is full, and every partition while the circuit breaker is
-//     open; the
+//     queue is full, and every partition of a topic while that topic's
+//     circuit breaker is open (each topic has its own); the
 //     source runtime blocks Poll and Emit at SourceConfig.MaxInFlight
 //     unconfirmed records.
 //   - Source records keep their order on the broker per [Ordering]: by

@@ -10,8 +10,6 @@ import "fmt"
 // The order holds as long as publishes succeed within the client's retries:
 // a publish that still fails is published again later by the runtime,
 // after records of its unit that followed it.
-type Ordering int
-
 //
 // The default, OrderPerKey, orders what a consumer can tell apart: records
 // of one routing key, which Key_Shared subscriptions and partitioned topics
@@ -23,6 +21,8 @@ type Ordering int
 // one broker round trip per record of that unit (the protocol has no
 // per-producer sequence that would let ordered sends be pipelined), so
 // throughput grows with the number of distinct keys in flight.
+type Ordering int
+
 const (
 	// OrderPerKey (the default) keeps the order of records with the same
 	// routing key; records without a key are not ordered.

@@ -226,7 +226,7 @@ func TestServeBreakerPausesIntake(t *testing.T) {
 		MaxInFlight: 1,
 		Topics:      []SinkTopic{{Topic: "/default/t", MaxRedeliveries: -1}},
 	}, cons)
-	waitFor(t, "breaker open", func() bool { return st.run.r.breaker.State().String() == "open" })
+	waitFor(t, "breaker open", func() bool { return st.run.topics[0].breaker.State().String() == "open" })
 	// The intake is blocked on the breaker: no Receive can complete. Give
 	// it a chance to misbehave, then check.
 	got := cons.received.Load()
@@ -240,7 +240,7 @@ func TestServeBreakerPausesIntake(t *testing.T) {
 		t.Fatalf("%d writes, want the 3 that opened the breaker", w)
 	}
 	healthy.Store(true)
-	st.run.r.breaker.Success() // as a successful half-open probe would
+	st.run.topics[0].breaker.Success() // as a successful half-open probe would
 	waitFor(t, "recovery", func() bool { return cons.ackCount("/default/t-part-0") == 50 })
 }
 

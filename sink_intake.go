@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/internal/breaker"
 )
 
 // consumerAPI is the part of *danube.Consumer the sink runtime uses.
@@ -65,13 +66,16 @@ func (r *SinkRuntime) subscribeOnce(ctx context.Context, c *danube.Client, tc Si
 }
 
 // sinkTopic is the per-topic state shared by its partitions: decoder,
-// metrics and the redeliveries seen of nacked records.
+// metrics, circuit breaker and the redeliveries seen of nacked records.
+// Each topic has its own breaker, so a topic whose writes keep failing
+// (its table is locked, its endpoint is down) pauses only itself.
 type sinkTopic struct {
-	run   *sinkRun
-	cfg   SinkTopic
-	dec   Decoder // nil: payloads pass through
-	m     *topicMetrics
-	parts []*sinkPart
+	run     *sinkRun
+	cfg     SinkTopic
+	dec     Decoder // nil: payloads pass through
+	m       *topicMetrics
+	breaker *breaker.Breaker
+	parts   []*sinkPart
 
 	attemptsMu sync.Mutex
 	attempts   map[msgKey]int // deliveries seen of nacked messages
@@ -107,13 +111,24 @@ type msgKey struct {
 const maxTrackedAttempts = 100_000
 
 func (run *sinkRun) newTopic(tc SinkTopic) *sinkTopic {
-	return &sinkTopic{
+	r := run.r
+	t := &sinkTopic{
 		run:      run,
 		cfg:      tc,
 		dec:      sinkDecoder(run.client, tc),
-		m:        run.r.metrics.forTopic(run.r.cfg.Name, tc.Topic),
+		m:        r.metrics.forTopic(r.cfg.Name, tc.Topic),
 		attempts: map[msgKey]int{},
 	}
+	cool := r.cfg.Breaker.Cooldown
+	t.breaker = breaker.New(r.cfg.Breaker.FailureThreshold, cool, func(s breaker.State) {
+		run.breakerChanged()
+		if s == breaker.Open {
+			r.log.Warn("circuit breaker open: consumption of the topic paused", "topic", tc.Topic, "cooldown", cool)
+		} else {
+			r.log.Info("circuit breaker "+s.String(), "topic", tc.Topic, "state", s.String())
+		}
+	})
+	return t
 }
 
 // addPart adds the receive path of partition name, read from cons.
@@ -139,7 +154,7 @@ func (p *sinkPart) intake() {
 	failures := 0
 	rnd := newRand()
 	for {
-		if err := r.breaker.WaitReady(ctx); err != nil {
+		if err := t.breaker.WaitReady(ctx); err != nil {
 			return
 		}
 		select {

@@ -21,7 +21,6 @@ type SinkRuntime struct {
 	sink      Sink
 	batchSink BatchSink
 	cfg       SinkConfig
-	breaker   *breaker.Breaker
 	seed      maphash.Seed
 
 	running atomic.Bool
@@ -46,15 +45,6 @@ func NewSinkRuntime(sink Sink, cfg SinkConfig, opts ...Option) (*SinkRuntime, er
 	}
 	r := &SinkRuntime{observers: obs, sink: sink, cfg: cfg, seed: maphash.MakeSeed()}
 	r.batchSink, _ = sink.(BatchSink)
-	thr := cfg.Breaker.FailureThreshold
-	r.breaker = breaker.New(thr, cfg.Breaker.Cooldown, func(s breaker.State) {
-		r.metrics.setHealth(cfg.Name, s == breaker.Closed)
-		if s == breaker.Open {
-			r.log.Warn("circuit breaker open: consumption paused", "cooldown", cfg.Breaker.Cooldown)
-		} else {
-			r.log.Info("circuit breaker "+s.String(), "state", s.String())
-		}
-	})
 	return r, nil
 }
 
@@ -165,7 +155,8 @@ func (r *SinkRuntime) Run(ctx context.Context) (err error) {
 
 // Ready reports whether the runtime is consuming: Run has subscribed every
 // topic, the broker answers (one registry call, bounded by ctx), the
-// circuit breaker is not open and the sink's HealthCheck (if any) passes.
+// circuit breaker of no topic is open and the sink's HealthCheck (if any)
+// passes.
 // It is meant for /readyz and safe for concurrent use.
 func (r *SinkRuntime) Ready(ctx context.Context) error {
 	run := r.live.Load()
@@ -178,8 +169,10 @@ func (r *SinkRuntime) Ready(ctx context.Context) error {
 	if err := brokerReachable(ctx, run.client); err != nil {
 		return err
 	}
-	if s := r.breaker.State(); s == breaker.Open {
-		return errors.New("connect: circuit breaker open")
+	for _, t := range run.topics {
+		if t.breaker.State() == breaker.Open {
+			return fmt.Errorf("connect: circuit breaker open for %s", t.cfg.Topic)
+		}
 	}
 	if hc, ok := r.sink.(HealthChecker); ok {
 		if err := callProtected("HealthCheck", func() error { return hc.HealthCheck(ctx) }); err != nil {
@@ -211,6 +204,16 @@ func (run *sinkRun) serve(cancelWork context.CancelFunc) (deadline time.Time) {
 	run.wg.Wait()
 	drain.Stop()
 	return deadline
+}
+
+// breakerChanged sets the health metric: healthy while the breaker of
+// every topic is closed.
+func (run *sinkRun) breakerChanged() {
+	healthy := true
+	for _, t := range run.topics {
+		healthy = healthy && t.breaker.State() == breaker.Closed
+	}
+	run.r.metrics.setHealth(run.r.cfg.Name, healthy)
 }
 
 func (run *sinkRun) fail(err error) {

@@ -59,7 +59,7 @@ func (l *lane) writeOne(ctx context.Context, rec *SinkRecord) error {
 	t := l.t
 	r := t.run.r
 	for attempt := 1; ; attempt++ {
-		probe, err := r.breaker.Wait(t.run.stopCtx)
+		probe, err := t.breaker.Wait(t.run.stopCtx)
 		if err != nil {
 			return ErrStopped
 		}
@@ -71,12 +71,12 @@ func (l *lane) writeOne(ctx context.Context, rec *SinkRecord) error {
 		class := ClassOf(err)
 		switch class {
 		case ClassNone, ClassInvalidData:
-			r.breaker.Success()
+			t.breaker.Success()
 		case ClassRetryable:
-			r.breaker.Failure()
+			t.breaker.Failure()
 		default:
 			if probe {
-				r.breaker.Release()
+				t.breaker.Release()
 			}
 		}
 		if class != ClassRetryable {
@@ -120,7 +120,7 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 		l.errs = append(l.errs, nil)
 	}
 	for attempt := 0; len(l.idx) > 0; {
-		probe, err := r.breaker.Wait(run.stopCtx)
+		probe, err := t.breaker.Wait(run.stopCtx)
 		if err != nil {
 			return false
 		}
@@ -166,16 +166,16 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 			}
 			if !l.resolve(ctx, i, e) {
 				if probe {
-					r.breaker.Release()
+					t.breaker.Release()
 				}
 				return false
 			}
 		}
 		l.idx = next
 		if failed && !succeeded {
-			r.breaker.Failure()
+			t.breaker.Failure()
 		} else {
-			r.breaker.Success()
+			t.breaker.Success()
 		}
 		if len(l.idx) == 0 {
 			return true

@@ -31,7 +31,7 @@ type Core struct {
 	Schemas       []Schema      `config:"schemas" doc:"Schema registry subject of a topic ([[schemas]]): a source tags its messages with it (registering it with auto_register) and dead-letters records that do not match it; a sink decodes each message with the registry and dead-letters messages of another subject or that do not match their schema."`
 	Topics        []Topic       `config:"topics" doc:"Topics a sink consumes ([[topics]]); sources name their destination topics in their own section."`
 	DeadLetter    DeadLetter    `config:"dead_letter" doc:"What happens to records whose retries are exhausted (sinks); per-topic keys override."`
-	Breaker       Breaker       `config:"breaker" doc:"Circuit breaker guarding the external system (sinks)."`
+	Breaker       Breaker       `config:"breaker" doc:"Circuit breaker guarding the external system (sinks), one per topic: a topic whose writes keep failing pauses only its own consumption."`
 	Source        Source        `config:"source" doc:"Offset storage and commits (sources)."`
 	Observability Observability `config:"observability" doc:"HTTP endpoints, logging and tracing."`
 }

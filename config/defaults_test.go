@@ -30,7 +30,7 @@ endpoint = "x"
 	goRetry := []any{connect.DefaultMaxRetries, connect.DefaultRetryInitial, connect.DefaultRetryMax,
 		connect.DefaultRetryJitter, connect.BackoffExponential}
 	checks := []struct {
-		name     string
+		name      string
 		file, gov any
 	}{
 		{"sink retry", retry(sink.Retry), goRetry},
