@@ -94,14 +94,20 @@ func (b *Broker) Topics() []string {
 
 // Message is a retained message of a reliable topic, as stored.
 type Message struct {
-	Topic         string
-	Offset        uint64
-	Payload       []byte
-	Attributes    map[string]string
-	Key           string // routing key, "" if none
-	ProducerName  string
-	ProducerID    uint64
-	RequestID     uint64
+	// Topic is the partition topic the message is stored in.
+	Topic string
+	// Offset is the message's offset in its topic.
+	Offset uint64
+	// Payload is the message body.
+	Payload []byte
+	// Attributes are the producer's attributes.
+	Attributes map[string]string
+	Key        string // routing key, "" if none
+	// ProducerName, ProducerID and RequestID identify the send.
+	ProducerName string
+	ProducerID   uint64 // see ProducerName
+	RequestID    uint64 // see ProducerName
+	// PublishTime is when the broker stored the message.
 	PublishTime   time.Time
 	SchemaID      uint64 // 0 if unset
 	SchemaVersion uint32 // 0 if unset
@@ -140,7 +146,8 @@ func (b *Broker) Messages(topic string) []Message {
 
 // SubscriptionStats describes a subscription at one moment.
 type SubscriptionStats struct {
-	Type     string // Exclusive, Shared, Failover or KeyShared
+	Type string // Exclusive, Shared, Failover or KeyShared
+	// Reliable tells whether the subscription's topic is reliable.
 	Reliable bool
 	// Consumers counts the subscription's consumers, ActiveConsumers those that are active.
 	Consumers, ActiveConsumers int
@@ -151,7 +158,7 @@ type SubscriptionStats struct {
 	// window (in flight, waiting for redelivery, blocked as poison or not yet sent); Backlog
 	// counts retained messages not yet read into the window.
 	InFlight, Pending int
-	Backlog           uint64
+	Backlog           uint64 // see InFlight
 	// Counters since the subscription was loaded. Delivered counts every send, Redelivered the
 	// sends after the first of a message. Dropped counts non-reliable messages nobody could take
 	// and reliable poison messages dropped by policy; Skipped counts KeyShared messages no

@@ -22,7 +22,8 @@ type Options struct {
 	Subscriptions map[string]string
 	// ServiceURL and ClientOptions reach the broker's schema registry for
 	// tables with schema_source = "registry".
-	ServiceURL    string
+	ServiceURL string
+	// ClientOptions configure the client of ServiceURL.
 	ClientOptions []danube.ClientOption
 }
 

@@ -103,7 +103,9 @@ func (q *QoS) UnmarshalConfig(raw any) error {
 
 // OptBool is a boolean that may be unset.
 type OptBool struct {
-	Set   bool
+	// Set tells whether the configuration gave a value.
+	Set bool
+	// Value is the value given (false when unset).
 	Value bool
 }
 
