@@ -1,59 +1,24 @@
 package mqtt_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/danube-connect/connect/connectors/mqtt"
+	"github.com/danube-connect/connect/internal/testpki"
 )
 
-// testPKI writes a CA, a server certificate for the DNS name mqtt.test
+// testPKI holds a CA, a server certificate for the DNS name mqtt.test
 // only (so a client must set the server name) and a client certificate.
 type testPKI struct{ CA, ServerCert, ServerKey, ClientCert, ClientKey string }
 
 func newPKI(t testing.TB) testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, dns []string) (cert, key string) {
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, _ := x509.MarshalECPrivateKey(k)
-		return write(cn+".crt", "CERTIFICATE", der), write(cn+".key", "EC PRIVATE KEY", kder)
-	}
-	p := testPKI{CA: write("ca.crt", "CERTIFICATE", caDER)}
-	p.ServerCert, p.ServerKey = leaf(2, "mqtt.test", x509.ExtKeyUsageServerAuth, []string{"mqtt.test"})
-	p.ClientCert, p.ClientKey = leaf(3, "connector", x509.ExtKeyUsageClientAuth, nil)
+	ca := testpki.NewCA(t, t.TempDir(), "mqtt")
+	p := testPKI{CA: ca.CertFile}
+	p.ServerCert, p.ServerKey = ca.Issue(t, testpki.Leaf{Name: "mqtt.test", Usage: x509.ExtKeyUsageServerAuth, DNSNames: []string{"mqtt.test"}})
+	p.ClientCert, p.ClientKey = ca.Issue(t, testpki.Leaf{Name: "connector", Usage: x509.ExtKeyUsageClientAuth})
 	return p
 }
 

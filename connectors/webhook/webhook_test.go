@@ -1,20 +1,12 @@
 package webhook
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +18,7 @@ import (
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/config"
 	"github.com/danube-connect/connect/connecttest"
+	"github.com/danube-connect/connect/internal/testpki"
 )
 
 // Bad input is answered 4xx naming the problem, and nothing is published.
@@ -281,29 +274,12 @@ func hasPayload(run *connecttest.SourceRun, p string) bool {
 
 // With a certificate configured the server speaks HTTPS only.
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "webhook test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	must(t, os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	must(t, os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	ca := testpki.NewCA(t, t.TempDir(), "webhook")
+	certPath, keyPath := ca.Issue(t, testpki.Leaf{Name: "server", Usage: x509.ExtKeyUsageServerAuth, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	cfg := testConfig(t, newRoute("/secure", "/default/webhook-tls", nil))
 	cfg.TLSCertFile, cfg.TLSKeyFile = certPath, keyPath
 	s := startServer(t, cfg)
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	s.http = tlsClient(&tls.Config{RootCAs: pool})
+	s.http = tlsClient(&tls.Config{RootCAs: ca.Pool()})
 	s.waitReady(t)
 	if rep := s.post(t, "/secure", "application/json", []byte(`{"tls":true}`)); rep.status != 200 {
 		t.Fatalf("https: %d %s", rep.status, rep.body)
