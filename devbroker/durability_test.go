@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/testchild"
 	pb "github.com/danube-connect/connect/internal/wire/danubepb"
 )
 
@@ -137,8 +138,7 @@ func TestTornTailIsTruncated(t *testing.T) {
 // startChild runs a broker in a helper process on dir and returns a client for it.
 func startChild(t *testing.T, dir string, sync devbroker.SyncPolicy) (*client, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChildDir+"="+dir, envChildSync+"="+strconv.Itoa(int(sync)))
+	cmd := testchild.Command(t, "^$", envChildDir+"="+dir, envChildSync+"="+strconv.Itoa(int(sync)))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -147,10 +147,6 @@ func startChild(t *testing.T, dir string, sync devbroker.SyncPolicy) (*client, *
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "ADDR ")
 	if err != nil || !ok {

@@ -16,6 +16,7 @@ import (
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 // Environment of the child process of the kill test.
@@ -122,8 +123,7 @@ func runKills(t *testing.T, exactlyOnce bool) killResult {
 		eo = "1"
 	}
 	child := func(holdAfter int, marker string) *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), envChild+"=1", envBroker+"="+b.URL(), envTable+"="+table, envExactlyOnce+"="+eo,
+		cmd := testchild.Command(t, "^TestKillChild$", envChild+"=1", envBroker+"="+b.URL(), envTable+"="+table, envExactlyOnce+"="+eo,
 			envHoldAfter+"="+strconv.Itoa(holdAfter), envMarker+"="+marker)
 		logf, err := os.Create(marker + ".log")
 		if err != nil {
@@ -134,7 +134,6 @@ func runKills(t *testing.T, exactlyOnce bool) killResult {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		return cmd
 	}
 	publish := openOrdersProducer(t, b)

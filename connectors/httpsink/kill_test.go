@@ -1,7 +1,6 @@
 package httpsink
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/danube-connect/connect/config"
 	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 const childEnv = "HTTPSINK_KILL_CHILD"
@@ -67,21 +67,7 @@ func TestKill9NoRecordLost(t *testing.T) {
 	defer prod.Close()
 
 	spec, _ := json.Marshal(killChild{Broker: b.URL(), URL: e.srv.URL + "/ingest", Topic: topic})
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1", "-test.timeout=5m")
-		cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		must(t, cmd.Start())
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("child output:\n%s", out.String())
-			}
-		})
-		return cmd
-	}
+	start := func() *exec.Cmd { return testchild.Start(t, "^TestKillChild$", childEnv+"="+string(spec)) }
 	child := start()
 	waitFor(t, ctx, "the subscription", func() bool { _, ok := b.Subscription(topic, "http-kill"); return ok })
 	go func() {

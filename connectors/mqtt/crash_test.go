@@ -17,6 +17,7 @@ import (
 	"github.com/danube-connect/connect/connectors/mqtt"
 	"github.com/danube-connect/connect/connecttest"
 	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/testchild"
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
@@ -73,13 +74,11 @@ func childMain(spec string) int {
 func startChild(t *testing.T, cs childSpec) *exec.Cmd {
 	t.Helper()
 	b, _ := json.Marshal(cs)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	cmd := testchild.Command(t, "^$", childEnv+"="+string(b))
 	cmd.Stderr = &testWriter{t: t, prefix: "connector: "}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return cmd
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/danube-connect/connect/connectors/postgres"
 	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/internal/pgtest"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 // The kill test runs the sink in a child process: this test binary with
@@ -93,8 +94,7 @@ type child struct {
 
 func startChild(t *testing.T, env []string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, "PGSINK_CHILD=1")...)
+	cmd := testchild.Command(t, "^$", append(env, "PGSINK_CHILD=1")...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -112,10 +112,6 @@ func startChild(t *testing.T, env []string) *child {
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
 	return c
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/danube-connect/connect"
 	"github.com/danube-connect/connect/config"
 	"github.com/danube-connect/connect/connecttest"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 // childEnv carries the child's settings (JSON of killChild).
@@ -64,21 +65,7 @@ func TestKill9NoAcceptedRequestLost(t *testing.T) {
 	spec, _ := json.Marshal(killChild{Listen: freePort(t), Broker: b.URL(), Offsets: t.TempDir(), Topic: topic})
 	var c killChild
 	_ = json.Unmarshal(spec, &c)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1", "-test.timeout=5m")
-		cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		must(t, cmd.Start())
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("child output:\n%s", out.String())
-			}
-		})
-		return cmd
-	}
+	start := func() *exec.Cmd { return testchild.Start(t, "^TestKillChild$", childEnv+"="+string(spec)) }
 	child := start()
 
 	const clients, perClient = 4, 60

@@ -1,0 +1,70 @@
+// Package testchild runs the test binary again as a child process, so that
+// a test can kill a connector or broker with SIGKILL and start it again:
+// the kill -9 tests of the connectors and the devbroker.
+//
+// The child is selected with -test.run: the name of a test that runs only
+// when its environment says so, or "^$" for a TestMain that takes over
+// when its environment says so.
+package testchild
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+)
+
+// Command returns a command running the test binary with -test.run=run,
+// -test.count=1 and env added to the environment. Once started, the
+// test's cleanup kills the process and waits for it.
+func Command(t testing.TB, run string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.count=1", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), env...)
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// Start starts Command(t, run, env...) with its standard output and error
+// collected, and logged by the test if it failed. It fails the test if the
+// process cannot start.
+func Start(t testing.TB, run string, env ...string) *exec.Cmd {
+	t.Helper()
+	out := &syncBuffer{}
+	t.Cleanup(func() { // registered first, so it runs after the kill and wait
+		if t.Failed() {
+			t.Logf("child output:\n%s", out.String())
+		}
+	})
+	cmd := Command(t, run, env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testchild: %v", err)
+	}
+	return cmd
+}
+
+// syncBuffer is a buffer that the copying goroutine writes while the test
+// may read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
