@@ -57,7 +57,10 @@ max_records = 1000
 			t.Fatalf("sequence %d did not go round (%d distinct)", i, len(got))
 		}
 	}
-	for _, want := range []string{"http-sink (http sink): 1000 received, 1000 written, 0 failed", "http-receiver (webhook source): 1000 received, 1000 published"} {
+	// The connectors start together: the sink may post its first batch
+	// before the webhook listens; those writes fail, are retried and
+	// count as failed attempts, so only what was written is checked.
+	for _, want := range []string{"http-sink (http sink): 1000 received, 1000 written, ", "http-receiver (webhook source): 1000 received, 1000 published"} {
 		if !strings.Contains(res.stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
 		}
