@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -35,6 +36,7 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	refused := make(chan error, 1)
+	var subscribers sync.WaitGroup // the subscribe goroutines of OnConnectionUp
 	recvMax := uint16(s.cfg.ReceiveMaximum)
 	cfg := autopaho.ClientConfig{
 		ServerUrls:                    s.urls,
@@ -73,7 +75,7 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 		},
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			// Subscribing waits for the SUBACK: not on this goroutine.
-			go func() {
+			subscribers.Go(func() {
 				if err := s.subscribeV5(ctx, cm); err != nil {
 					s.setConnected(false, err)
 					s.log.Error("mqtt: subscribing failed", "err", err)
@@ -81,7 +83,7 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 				}
 				s.setConnected(true, nil)
 				s.log.Info("mqtt: connected and subscribed", "client_id", s.clientID, "routes", len(s.routes), "protocol", 5)
-			}()
+			})
 		},
 		OnConnectionDown: func() bool {
 			s.setConnected(false, errors.New("connection lost"))
@@ -124,6 +126,7 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 		_ = cm.Disconnect(dctx)
 		cancel()
 		<-cm.Done()
+		subscribers.Wait() // none may report "connected" after the stop
 		s.setConnected(false, errors.New("stopped"))
 	}()
 	select {
