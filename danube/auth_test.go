@@ -2,18 +2,10 @@ package danube_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,6 +15,7 @@ import (
 
 	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/testpki"
 )
 
 // mintToken makes a broker JWT as `danube-admin security tokens create` would.
@@ -83,12 +76,8 @@ func TestTokenAuth(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	serverTLS, caPEM := selfSigned(t)
-	b := startBroker(t, devbroker.Config{TLS: serverTLS})
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tlsCfg, caFile := serverTLS(t)
+	b := startBroker(t, devbroker.Config{TLS: tlsCfg})
 	c := newClient(t, b.URL(), danube.WithCAFile(caFile))
 	topic := uniqueTopic(t)
 	p := newProducer(t, c, topic, danube.WithReliable())
@@ -108,39 +97,12 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-// selfSigned returns a server TLS config for 127.0.0.1 and its certificate
-// in PEM.
-func selfSigned(t testing.TB) (*tls.Config, []byte) {
+// serverTLS returns a server TLS config for 127.0.0.1 and localhost and
+// the file of the CA that signed its certificate.
+func serverTLS(t testing.TB) (*tls.Config, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "devbroker"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, certPEM
+	ca := testpki.NewCA(t, t.TempDir(), "danube")
+	cert := ca.Certificate(t, testpki.Leaf{Name: "devbroker", Usage: x509.ExtKeyUsageServerAuth,
+		DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ca.CertFile
 }

@@ -2,13 +2,8 @@ package devbroker_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -21,6 +16,7 @@ import (
 
 	"github.com/danube-connect/connect/devbroker"
 	"github.com/danube-connect/connect/devbroker/internal/auth"
+	"github.com/danube-connect/connect/internal/testpki"
 	pb "github.com/danube-connect/connect/internal/wire/danubepb"
 )
 
@@ -171,14 +167,13 @@ func TestRedirectAndHeaders(t *testing.T) {
 
 func TestTLSAndJWT(t *testing.T) {
 	secret := []byte("secret")
-	cert := selfSigned(t)
+	ca := testpki.NewCA(t, t.TempDir(), "devbroker")
+	cert := ca.Certificate(t, testpki.Leaf{Name: "server", Usage: x509.ExtKeyUsageServerAuth, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	b := start(t, devbroker.Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, JWTSecret: secret})
 	if !strings.HasPrefix(b.URL(), "https://") {
 		t.Fatalf("URL %s", b.URL())
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
-	conn, err := grpc.NewClient(b.Addr(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})))
+	conn, err := grpc.NewClient(b.Addr(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,30 +192,4 @@ func TestTLSAndJWT(t *testing.T) {
 	if hs := b.Headers("/danube.Discovery/TopicPartitions"); len(hs) != 1 || hs[0].Get("authorization")[0] != "Bearer "+tok {
 		t.Fatalf("headers %v", hs)
 	}
-}
-
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "devbroker"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }

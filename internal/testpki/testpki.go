@@ -11,6 +11,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -94,6 +95,18 @@ func (ca *CA) Issue(t testing.TB, l Leaf) (certFile, keyFile string) {
 	}
 	base := ca.name + "-" + l.Name
 	return ca.write(t, base+".pem", "CERTIFICATE", der), ca.write(t, base+".key", "EC PRIVATE KEY", keyDER)
+}
+
+// Certificate issues a certificate for l like [CA.Issue] and returns it
+// loaded, for a server or client configured in code.
+func (ca *CA) Certificate(t testing.TB, l Leaf) tls.Certificate {
+	t.Helper()
+	certFile, keyFile := ca.Issue(t, l)
+	c, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatalf("testpki: %v", err)
+	}
+	return c
 }
 
 // Pool returns a certificate pool holding only the CA's certificate.

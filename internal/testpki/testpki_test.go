@@ -16,12 +16,8 @@ func TestHandshake(t *testing.T) {
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, dir, "a")
 	other := testpki.NewCA(t, dir, "b")
-	sc, sk := ca.Issue(t, testpki.Leaf{Name: "srv", Usage: x509.ExtKeyUsageServerAuth, DNSNames: []string{"srv.test"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	srvCert := ca.Certificate(t, testpki.Leaf{Name: "srv", Usage: x509.ExtKeyUsageServerAuth, DNSNames: []string{"srv.test"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	cc, ck := ca.Issue(t, testpki.Leaf{Name: "cli", Usage: x509.ExtKeyUsageClientAuth})
-	srvCert, err := tls.LoadX509KeyPair(sc, sk)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cliCert, err := tls.LoadX509KeyPair(cc, ck)
 	if err != nil {
 		t.Fatal(err)
