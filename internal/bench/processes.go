@@ -2,9 +2,8 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/childproc"
 )
 
 // ProcessRSS is the resident set of a "danube-connect run" child, read
@@ -125,7 +125,7 @@ func measureProcesses(ctx context.Context, cfg Config, dir string, prog *progres
 		if err := createTopic(ctx, url, topic); err != nil {
 			return err
 		}
-		port, err := freePort()
+		port, err := childproc.FreePort()
 		if err != nil {
 			return err
 		}
@@ -218,35 +218,13 @@ func createTopic(ctx context.Context, url, topic string) error {
 	return p.Close()
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitReady polls url until it answers 200, the child exits or 30s pass.
 func waitReady(ctx context.Context, c *child, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	hc := &http.Client{Timeout: time.Second}
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if resp, err := hc.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-c.done:
-			return fmt.Errorf("exited while starting")
-		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w", ctx.Err())
-		case <-t.C:
-		}
+	err := childproc.Poll(ctx, c.done, childproc.HTTPReady(url))
+	if err != nil && !errors.Is(err, childproc.ErrExited) {
+		return fmt.Errorf("not ready: %w", err)
 	}
+	return err
 }

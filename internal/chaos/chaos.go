@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/internal/childproc"
 )
 
 // Config configures a chaos run. Zero fields take their defaults.
@@ -405,11 +406,11 @@ func (h *harness) setup() error {
 			return err
 		}
 	}
-	brokerPort, err := freePort()
+	brokerPort, err := childproc.FreePort()
 	if err != nil {
 		return err
 	}
-	sinkPort, err := freePort()
+	sinkPort, err := childproc.FreePort()
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,14 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/danube-connect/connect/internal/childproc"
 )
 
 // proc is one child process of the harness: the broker, the source or the
@@ -103,53 +104,22 @@ func (p *proc) pid() int {
 	return p.cmd.Process.Pid
 }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitTCP waits until addr accepts connections, p exits or ctx ends.
 func waitTCP(ctx context.Context, p *proc, addr string) error {
-	return poll(ctx, p, func() bool {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	})
+	return poll(ctx, p, childproc.TCPReady(addr))
 }
 
 // waitReady waits until url answers 200 (a /readyz), p exits or ctx ends.
 func waitReady(ctx context.Context, p *proc, url string) error {
-	client := &http.Client{Timeout: time.Second}
-	return poll(ctx, p, func() bool {
-		resp, err := client.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	return poll(ctx, p, childproc.HTTPReady(url))
 }
 
 func poll(ctx context.Context, p *proc, ok func() bool) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !ok() {
-		if done, err := p.exited(); done {
-			return fmt.Errorf("%s exited while starting (%v); see %s", p.name, err, p.log)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w; see %s", p.name, ctx.Err(), p.log)
-		case <-t.C:
-		}
+	switch err := childproc.Poll(ctx, p.done, ok); {
+	case errors.Is(err, childproc.ErrExited):
+		return fmt.Errorf("%s exited while starting (%v); see %s", p.name, p.err, p.log)
+	case err != nil:
+		return fmt.Errorf("%s not ready: %w; see %s", p.name, err, p.log)
 	}
 	return nil
 }
