@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/danube-connect/connect/danube"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 // failWriter fails every write (a closed pipe as standard output).
@@ -23,7 +24,7 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("write: brok
 // standard output.
 func runWithStdout(t *testing.T, env []string, stdout *failWriter, args ...string) result {
 	t.Helper()
-	r := result{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := result{stdout: &testchild.Buffer{}, stderr: &testchild.Buffer{}}
 	c := &cli{stdin: strings.NewReader(""), stdout: r.stdout, stderr: r.stderr, env: env}
 	if stdout != nil {
 		c.stdout = stdout

@@ -14,13 +14,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/danube-connect/connect/connectors/file"
 	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/config-reference.md")
@@ -28,27 +28,10 @@ var update = flag.Bool("update", false, "rewrite docs/config-reference.md")
 // testTimeout bounds every wait; generous for -race on shared CPUs.
 const testTimeout = 60 * time.Second
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // result is the outcome of one in-process command.
 type result struct {
 	code           int
-	stdout, stderr *syncBuffer
+	stdout, stderr *testchild.Buffer
 }
 
 // runCLI runs the command line in-process and waits for it.
@@ -91,7 +74,7 @@ func (r *running) awaitStarted(t *testing.T) string {
 // startCLI runs the command line in a goroutine.
 func startCLI(t *testing.T, ctx context.Context, env []string, hup <-chan os.Signal, args ...string) *running {
 	t.Helper()
-	r := &running{result: result{stdout: &syncBuffer{}, stderr: &syncBuffer{}}, done: make(chan struct{}), started: make(chan string, 1)}
+	r := &running{result: result{stdout: &testchild.Buffer{}, stderr: &testchild.Buffer{}}, done: make(chan struct{}), started: make(chan string, 1)}
 	c := &cli{stdin: strings.NewReader(""), stdout: r.stdout, stderr: r.stderr, env: env, hup: hup,
 		started: func(s string) {
 			select {

@@ -36,7 +36,7 @@ func Command(t testing.TB, run string, env ...string) *exec.Cmd {
 // process cannot start.
 func Start(t testing.TB, run string, env ...string) *exec.Cmd {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &Buffer{}
 	t.Cleanup(func() { // registered first, so it runs after the kill and wait
 		if t.Failed() {
 			t.Logf("child output:\n%s", out.String())
@@ -50,20 +50,23 @@ func Start(t testing.TB, run string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// syncBuffer is a buffer that the copying goroutine writes while the test
+// Buffer is a bytes.Buffer safe for concurrent use: a child's output
+// copying goroutine (or an in-process command) writes it while the test
 // may read it.
-type syncBuffer struct {
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p to the buffer.
+func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns what has been written so far.
+func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
