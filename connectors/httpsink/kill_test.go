@@ -2,11 +2,8 @@ package httpsink
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -27,12 +24,8 @@ type killChild struct {
 // TestKillChild is the connector process of TestKill9NoRecordLost; it runs
 // only when that test starts it.
 func TestKillChild(t *testing.T) {
-	raw := os.Getenv(childEnv)
-	if raw == "" {
-		t.Skip("started by TestKill9NoRecordLost only")
-	}
 	var c killChild
-	must(t, json.Unmarshal([]byte(raw), &c))
+	testchild.Spec(t, childEnv, &c)
 	var cfg Config
 	must(t, config.ApplyDefaults(&cfg))
 	cfg.URL, cfg.Mode = c.URL, "batch"
@@ -41,9 +34,7 @@ func TestKillChild(t *testing.T) {
 		Batch: connect.BatchPolicy{MaxRecords: 20, MaxWait: 5 * time.Millisecond},
 	})
 	must(t, err)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	must(t, rt.Run(ctx))
+	testchild.RunUntilTerm(t, rt.Run)
 }
 
 // kill -9 of the connector process while it sends: every published record
@@ -66,8 +57,7 @@ func TestKill9NoRecordLost(t *testing.T) {
 	must(t, err)
 	defer prod.Close()
 
-	spec, _ := json.Marshal(killChild{Broker: b.URL(), URL: e.srv.URL + "/ingest", Topic: topic})
-	start := func() *exec.Cmd { return testchild.Start(t, "^TestKillChild$", childEnv+"="+string(spec)) }
+	start := testchild.Starter(t, "^TestKillChild$", childEnv, killChild{Broker: b.URL(), URL: e.srv.URL + "/ingest", Topic: topic})
 	child := start()
 	waitFor(t, ctx, "the subscription", func() bool { _, ok := b.Subscription(topic, "http-kill"); return ok })
 	go func() {

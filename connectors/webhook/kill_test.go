@@ -3,12 +3,9 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,12 +31,8 @@ type killChild struct {
 // TestKillChild is the connector process of TestKill9NoAcceptedRequestLost;
 // it runs only when that test starts it.
 func TestKillChild(t *testing.T) {
-	raw := os.Getenv(childEnv)
-	if raw == "" {
-		t.Skip("started by TestKill9NoAcceptedRequestLost only")
-	}
 	var c killChild
-	must(t, json.Unmarshal([]byte(raw), &c))
+	testchild.Spec(t, childEnv, &c)
 	cfg := testConfig(t, newRoute("/events", c.Topic, nil))
 	cfg.Listen = c.Listen
 	must(t, config.Validate(&cfg))
@@ -49,9 +42,7 @@ func TestKillChild(t *testing.T) {
 		Name: "webhook-kill", ServiceURL: c.Broker, Topics: cfg.Topics(), OffsetDir: c.Offsets,
 	})
 	must(t, err)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	must(t, rt.Run(ctx))
+	testchild.RunUntilTerm(t, rt.Run)
 }
 
 // kill -9 of the connector process while clients send: every request
@@ -62,10 +53,8 @@ func TestKill9NoAcceptedRequestLost(t *testing.T) {
 	}
 	const topic = "/default/webhook-kill"
 	b := connecttest.StartBroker(t)
-	spec, _ := json.Marshal(killChild{Listen: freePort(t), Broker: b.URL(), Offsets: t.TempDir(), Topic: topic})
-	var c killChild
-	_ = json.Unmarshal(spec, &c)
-	start := func() *exec.Cmd { return testchild.Start(t, "^TestKillChild$", childEnv+"="+string(spec)) }
+	c := killChild{Listen: freePort(t), Broker: b.URL(), Offsets: t.TempDir(), Topic: topic}
+	start := testchild.Starter(t, "^TestKillChild$", childEnv, c)
 	child := start()
 
 	const clients, perClient = 4, 60

@@ -9,9 +9,13 @@ package testchild
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"os/signal"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -48,6 +52,46 @@ func Start(t testing.TB, run string, env ...string) *exec.Cmd {
 		t.Fatalf("testchild: %v", err)
 	}
 	return cmd
+}
+
+// Starter returns a function that starts, as Start does, the child test
+// run with spec passed as JSON in the environment variable env. Called
+// again after the child was killed, it starts the same child anew.
+func Starter(t testing.TB, run, env string, spec any) func() *exec.Cmd {
+	t.Helper()
+	b, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatalf("testchild: %v", err)
+	}
+	return func() *exec.Cmd {
+		t.Helper()
+		return Start(t, run, env+"="+string(b))
+	}
+}
+
+// Spec decodes into v the JSON that Starter passed in the environment
+// variable env. It skips the test when env is unset: the test is then not
+// a child, and has nothing to do.
+func Spec(t testing.TB, env string, v any) {
+	t.Helper()
+	raw := os.Getenv(env)
+	if raw == "" {
+		t.Skipf("runs only as a child started with %s", env)
+	}
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
+		t.Fatalf("testchild: %s: %v", env, err)
+	}
+}
+
+// RunUntilTerm calls run with a context that ends on SIGTERM, and fails
+// the test if run returns an error: the body of a child connector process.
+func RunUntilTerm(t testing.TB, run func(context.Context) error) {
+	t.Helper()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Buffer is a bytes.Buffer safe for concurrent use: a child's output
