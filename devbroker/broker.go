@@ -168,18 +168,11 @@ func (b *Broker) Restart(ctx context.Context) error {
 		b.closed = true
 		return fmt.Errorf("devbroker: restart: %w", err)
 	}
-	lns := make([]net.Listener, 0, len(b.addrs))
-	for _, addr := range b.addrs {
-		ln, err := relisten(ctx, addr)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			st.close()
-			b.closed = true
-			return fmt.Errorf("devbroker: restart: %w", err)
-		}
-		lns = append(lns, ln)
+	lns, err := b.relistenAll(ctx)
+	if err != nil {
+		st.close()
+		b.closed = true
+		return fmt.Errorf("devbroker: restart: %w", err)
 	}
 	b.st = st
 	b.serve(st, lns)
@@ -188,6 +181,23 @@ func (b *Broker) Restart(ctx context.Context) error {
 	}
 	b.cfg.Logger.Info("devbroker restarted", "url", b.url)
 	return nil
+}
+
+// relistenAll listens again on every address of the broker, those added by AddListener
+// included; on an error it closes the listeners it opened. b.mu is held.
+func (b *Broker) relistenAll(ctx context.Context) ([]net.Listener, error) {
+	lns := make([]net.Listener, 0, len(b.addrs))
+	for _, addr := range b.addrs {
+		ln, err := relisten(ctx, addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
 }
 
 // Suspend makes the broker unreachable, as a stopped broker process is: it stops serving on all
@@ -221,16 +231,9 @@ func (b *Broker) Resume(ctx context.Context) error {
 	if !b.suspended {
 		return nil
 	}
-	lns := make([]net.Listener, 0, len(b.addrs))
-	for _, addr := range b.addrs {
-		ln, err := relisten(ctx, addr)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			return fmt.Errorf("devbroker: resume: %w", err)
-		}
-		lns = append(lns, ln)
+	lns, err := b.relistenAll(ctx)
+	if err != nil {
+		return fmt.Errorf("devbroker: resume: %w", err)
 	}
 	b.suspended = false
 	b.serve(b.st, lns)
