@@ -281,7 +281,7 @@ func (c *SinkConfig) applyDefaults() {
 			t.MaxRedeliveries = DefaultMaxRedeliveries
 		}
 	}
-	c.Retry = c.Retry.withDefaults()
+	c.Retry = retryWithDefaults(c.Retry)
 	if c.Breaker.FailureThreshold == 0 {
 		c.Breaker.FailureThreshold = DefaultBreakerThreshold
 	}
@@ -366,7 +366,7 @@ func (c *SinkConfig) validate() error {
 			errs = append(errs, fmt.Errorf("%s.nack_delay = %v: must not be negative", p, t.NackDelay))
 		}
 	}
-	if err := c.Retry.validate("retry"); err != nil {
+	if err := validateRetry(c.Retry, "retry"); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Breaker.Cooldown < 0 {
@@ -396,7 +396,7 @@ func (c *SourceConfig) applyDefaults() {
 			c.Topics[i].DLQTopic = DefaultDLQTopic(c.Topics[i].Topic)
 		}
 	}
-	c.Retry = c.Retry.withDefaults()
+	c.Retry = retryWithDefaults(c.Retry)
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultSourceMaxInFlight
 	}
@@ -429,7 +429,7 @@ func (c *SourceConfig) validate() error {
 			errs = append(errs, fmt.Errorf("%s.dlq_topic = %q: want another /namespace/topic", p, t.DLQTopic))
 		}
 	}
-	if err := c.Retry.validate("retry"); err != nil {
+	if err := validateRetry(c.Retry, "retry"); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > defaultMaxInFlightUpperBound {

@@ -94,7 +94,6 @@ func setOrDelete(m map[string]string, k, v string) {
 // it is confirmed or ctx ends; failed, if not nil, is called after each
 // failed attempt. It returns nil once confirmed, else ctx's error.
 func (d *deadLetters) publish(ctx context.Context, topic string, out *danube.OutgoingMessage, failed func(attempt int, err error)) error {
-	rnd := newRand()
 	for attempt := 1; ; attempt++ {
 		p, err := d.producer(ctx, topic)
 		if err == nil {
@@ -110,7 +109,7 @@ func (d *deadLetters) publish(ctx context.Context, topic string, out *danube.Out
 			return ctx.Err()
 		}
 		d.log.Warn("dead-letter publish failed, retrying", "dlq_topic", topic, "attempt", attempt, "err", err)
-		if !sleepCtx(ctx, d.retry.delay(min(attempt, 30), rnd)) {
+		if !sleepCtx(ctx, d.retry.Delay(min(attempt, 30))) {
 			return ctx.Err()
 		}
 	}

@@ -4,51 +4,37 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"time"
+
+	"github.com/danube-connect/connect/danube"
 )
 
-// Backoff is the shape of the delay between retries.
-type Backoff uint8
+// Backoff is the shape of the delay between retries; it is
+// [danube.Backoff], so one value works for the client and the runtimes.
+type Backoff = danube.Backoff
 
 // Backoff kinds. The zero value is BackoffExponential.
 const (
 	// BackoffExponential waits Initial × Multiplier^(n−1) before retry n.
-	BackoffExponential Backoff = iota
+	BackoffExponential = danube.BackoffExponential
 	// BackoffLinear waits Initial × n before retry n.
-	BackoffLinear
+	BackoffLinear = danube.BackoffLinear
 	// BackoffFixed waits Initial before every retry.
-	BackoffFixed
+	BackoffFixed = danube.BackoffFixed
 )
 
-// String returns "exponential", "linear" or "fixed".
-func (b Backoff) String() string {
-	switch b {
-	case BackoffExponential:
-		return "exponential"
-	case BackoffLinear:
-		return "linear"
-	case BackoffFixed:
-		return "fixed"
-	}
-	return fmt.Sprintf("backoff(%d)", uint8(b))
-}
-
 // ParseBackoff parses "exponential", "linear" or "fixed" (as written in
-// configuration files). The empty string yields BackoffExponential.
+// configuration files) like [danube.ParseBackoff]; an unknown name is a
+// Configuration error. The empty string yields BackoffExponential.
 func ParseBackoff(s string) (Backoff, error) {
-	switch s {
-	case "", "exponential":
-		return BackoffExponential, nil
-	case "linear":
-		return BackoffLinear, nil
-	case "fixed":
-		return BackoffFixed, nil
+	b, err := danube.ParseBackoff(s)
+	if err != nil {
+		return 0, Configuration(err)
 	}
-	return 0, Configuration(fmt.Errorf("backoff %q: want exponential, linear or fixed", s))
+	return b, nil
 }
 
-// Defaults of [RetryPolicy]; a zero field takes its default.
+// Defaults of [RetryPolicy] in the runtimes; a zero field takes its default.
 const (
 	DefaultMaxRetries        = 3
 	DefaultRetryInitial      = time.Second
@@ -59,47 +45,33 @@ const (
 )
 
 // RetryPolicy says how often and how fast a Retryable failure is retried.
-// Every zero field takes its documented default, so RetryPolicy{} is the
-// default policy.
-type RetryPolicy struct {
-	// MaxRetries is the number of retries after the first attempt
-	// (default 3). A negative value disables retries.
-	MaxRetries int
-	// Backoff is the delay shape (default BackoffExponential).
-	Backoff Backoff
-	// Initial is the first delay (default 1s).
-	Initial time.Duration
-	// Max caps every delay (default 30s).
-	Max time.Duration
-	// Multiplier is the growth factor of exponential backoff (default 2).
-	Multiplier float64
-	// Jitter spreads each delay uniformly over ±Jitter×delay, a fraction in
-	// [0, 1] (default 0.2). A negative value disables jitter.
-	Jitter float64
+// It is [danube.RetryPolicy], the client's type: one shape, one delay
+// computation (with random jitter) for the client and the runtimes.
+//
+// In [SinkConfig] and [SourceConfig] every zero field takes the runtimes'
+// default (the Default* constants: 3 retries, exponential from 1 s ×2 up to
+// 30 s, ±20% jitter), so RetryPolicy{} is the default policy. A negative
+// MaxRetries disables retries, a negative Jitter disables jitter.
+type RetryPolicy = danube.RetryPolicy
+
+// runtimeRetryDefaults holds the runtimes' defaults of every field.
+var runtimeRetryDefaults = RetryPolicy{
+	MaxRetries: DefaultMaxRetries,
+	Backoff:    BackoffExponential,
+	Initial:    DefaultRetryInitial,
+	Max:        DefaultRetryMax,
+	Multiplier: DefaultRetryMultiplier,
+	Jitter:     DefaultRetryJitter,
 }
 
-// withDefaults returns p with zero fields replaced by defaults.
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxRetries == 0 {
-		p.MaxRetries = DefaultMaxRetries
-	}
-	if p.Initial == 0 {
-		p.Initial = DefaultRetryInitial
-	}
-	if p.Max == 0 {
-		p.Max = max(DefaultRetryMax, p.Initial)
-	}
-	if p.Multiplier == 0 {
-		p.Multiplier = DefaultRetryMultiplier
-	}
-	if p.Jitter == 0 {
-		p.Jitter = DefaultRetryJitter
-	}
-	return p
+// retryWithDefaults returns p with zero fields replaced by the runtimes'
+// defaults.
+func retryWithDefaults(p RetryPolicy) RetryPolicy {
+	return p.WithDefaults(runtimeRetryDefaults)
 }
 
-// validate reports every invalid field, naming it with prefix.
-func (p RetryPolicy) validate(prefix string) error {
+// validateRetry reports every invalid field of p, naming it with prefix.
+func validateRetry(p RetryPolicy, prefix string) error {
 	var errs []error
 	if p.MaxRetries > defaultRetryMaxRetriesOK {
 		errs = append(errs, fmt.Errorf("%s.max_retries = %d: at most %d", prefix, p.MaxRetries, defaultRetryMaxRetriesOK))
@@ -123,42 +95,4 @@ func (p RetryPolicy) validate(prefix string) error {
 		errs = append(errs, fmt.Errorf("%s.jitter = %v: must be at most 1", prefix, p.Jitter))
 	}
 	return errors.Join(errs...)
-}
-
-// retries returns the effective number of retries (0 when disabled).
-func (p RetryPolicy) retries() int {
-	if p.MaxRetries < 0 {
-		return 0
-	}
-	return p.MaxRetries
-}
-
-// Delay returns the delay before retry n (n ≥ 1) of a policy whose defaults
-// have been applied, including jitter drawn from rnd (nil: no jitter).
-func (p RetryPolicy) delay(n int, rnd *rand.Rand) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	var d float64
-	switch p.Backoff {
-	case BackoffLinear:
-		d = float64(p.Initial) * float64(n)
-	case BackoffFixed:
-		d = float64(p.Initial)
-	default:
-		d = float64(p.Initial) * math.Pow(p.Multiplier, float64(n-1))
-	}
-	if d > float64(p.Max) || math.IsInf(d, 0) || math.IsNaN(d) {
-		d = float64(p.Max)
-	}
-	if p.Jitter > 0 && rnd != nil {
-		d += d * p.Jitter * (2*rnd.Float64() - 1)
-		if d > float64(p.Max) {
-			d = float64(p.Max)
-		}
-	}
-	if d < 0 {
-		d = 0
-	}
-	return time.Duration(d)
 }

@@ -1,10 +1,11 @@
 package connect
 
 import (
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/danube-connect/connect/danube"
 )
 
 func TestRetryDelay(t *testing.T) {
@@ -23,37 +24,42 @@ func TestRetryDelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for i, want := range tt.want {
-				if got := tt.p.withDefaults().delay(i+1, nil); got != want {
+				if got := noJitter(tt.p).Delay(i + 1); got != want {
 					t.Fatalf("Delay(%d) = %v, want %v", i+1, got, want)
 				}
 			}
-			if got := tt.p.withDefaults().delay(10000, nil); got > tt.p.withDefaults().Max {
+			if got := retryWithDefaults(tt.p).Delay(10000); got > retryWithDefaults(tt.p).Max {
 				t.Fatalf("Delay(10000) = %v exceeds max", got)
 			}
 		})
 	}
 }
 
+// noJitter returns p with the runtimes' defaults and no jitter.
+func noJitter(p RetryPolicy) RetryPolicy {
+	p = retryWithDefaults(p)
+	p.Jitter = -1
+	return p
+}
+
 func TestRetryJitterBounds(t *testing.T) {
-	p := RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Second, Jitter: 0.5}.withDefaults()
-	rnd := rand.New(rand.NewPCG(1, 2))
+	p := retryWithDefaults(RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Second, Jitter: 0.5})
 	for range 1000 {
-		d := p.delay(1, rnd)
+		d := p.Delay(1)
 		if d < 50*time.Millisecond || d > 150*time.Millisecond {
 			t.Fatalf("jittered delay %v outside ±50%%", d)
 		}
 	}
-	noJitter := RetryPolicy{Initial: 100 * time.Millisecond, Jitter: -1}.withDefaults()
-	if d := noJitter.delay(1, rnd); d != 100*time.Millisecond {
+	if d := retryWithDefaults(RetryPolicy{Initial: 100 * time.Millisecond, Jitter: -1}).Delay(1); d != 100*time.Millisecond {
 		t.Fatalf("negative jitter must disable it, got %v", d)
 	}
 }
 
 func TestRetryPolicyDefaultsAndRetries(t *testing.T) {
-	if got := (RetryPolicy{}).withDefaults().retries(); got != DefaultMaxRetries {
+	if got := retryWithDefaults(RetryPolicy{}).Retries(); got != DefaultMaxRetries {
 		t.Fatalf("default retries = %d", got)
 	}
-	if got := (RetryPolicy{MaxRetries: -1}).withDefaults().retries(); got != 0 {
+	if got := retryWithDefaults(RetryPolicy{MaxRetries: -1}).Retries(); got != 0 {
 		t.Fatalf("negative MaxRetries must disable retries, got %d", got)
 	}
 }
@@ -73,7 +79,7 @@ func TestRetryPolicyValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.p.validate("retry")
+			err := validateRetry(tt.p, "retry")
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("validate = %v", err)
@@ -99,5 +105,22 @@ func TestParseBackoff(t *testing.T) {
 	}
 	if _, err := ParseBackoff("cubic"); ClassOf(err) != ClassConfiguration {
 		t.Fatalf("ParseBackoff(cubic) = %v, want configuration error", err)
+	}
+}
+
+// TestRetryPolicyIsTheClients proves the runtimes and the client share one
+// type and one delay computation: a policy built with the connect names is
+// accepted by the client and backs off the same way.
+func TestRetryPolicyIsTheClients(t *testing.T) {
+	var p danube.RetryPolicy = RetryPolicy{Backoff: BackoffLinear, Initial: 10 * time.Millisecond, Max: 25 * time.Millisecond, Jitter: -1}
+	_ = danube.WithRetryPolicy(p)
+	if got := p.Delay(2); got != 20*time.Millisecond {
+		t.Fatalf("Delay(2) = %v, want 20ms", got)
+	}
+	if got := retryWithDefaults(RetryPolicy{}); got != runtimeRetryDefaults {
+		t.Fatalf("runtime defaults = %+v, want %+v", got, runtimeRetryDefaults)
+	}
+	if got := (RetryPolicy{}).WithDefaults(danube.DefaultRetryPolicy()); got.MaxRetries != 5 || got.Initial != 200*time.Millisecond {
+		t.Fatalf("client defaults = %+v", got)
 	}
 }

@@ -3,7 +3,6 @@ package connect
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -59,10 +58,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// newRand returns a randomly seeded source for retry jitter, so that
-// replicas and partitions do not back off in step.
-func newRand() *rand.Rand {
-	return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 }

@@ -27,7 +27,6 @@ type consumerAPI interface {
 // with the retry policy's backoff, until ctx ends; other errors (e.g. an
 // Exclusive subscription held by another consumer) are returned.
 func (r *SinkRuntime) subscribe(ctx context.Context, c *danube.Client, tc SinkTopic) ([]*danube.Consumer, error) {
-	rnd := newRand()
 	for attempt := 1; ; attempt++ {
 		conss, err := r.subscribeOnce(ctx, c, tc)
 		if err == nil {
@@ -39,7 +38,7 @@ func (r *SinkRuntime) subscribe(ctx context.Context, c *danube.Client, tc SinkTo
 		if attempt == 1 || attempt%10 == 0 {
 			r.log.Warn("cannot subscribe yet, waiting", "topic", tc.Topic, "subscription", tc.Subscription, "attempt", attempt, "err", err)
 		}
-		if !sleepCtx(ctx, r.cfg.Retry.delay(min(attempt, 30), rnd)) {
+		if !sleepCtx(ctx, r.cfg.Retry.Delay(min(attempt, 30))) {
 			return nil, ctx.Err()
 		}
 	}
@@ -152,7 +151,6 @@ func (p *sinkPart) intake() {
 	run, r := t.run, t.run.r
 	ctx := run.stopCtx
 	failures := 0
-	rnd := newRand()
 	for {
 		if err := t.breaker.WaitReady(ctx); err != nil {
 			return
@@ -169,12 +167,12 @@ func (p *sinkPart) intake() {
 				return
 			}
 			failures++
-			if errors.Is(err, danube.ErrClosed) || (failures > r.cfg.Retry.retries() && !danube.IsRetryable(err)) {
+			if errors.Is(err, danube.ErrClosed) || (failures > r.cfg.Retry.Retries() && !danube.IsRetryable(err)) {
 				run.fail(Fatal(fmt.Errorf("receive from %s: %w", p.name, err)))
 				return
 			}
 			r.log.Warn("receive failed, retrying", "topic", p.name, "err", err, "attempt", failures)
-			if !sleepCtx(ctx, r.cfg.Retry.delay(min(failures, 30), rnd)) {
+			if !sleepCtx(ctx, r.cfg.Retry.Delay(min(failures, 30))) {
 				return
 			}
 			continue

@@ -2,7 +2,6 @@ package connect
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -24,7 +23,6 @@ type lane struct {
 	sub     []SinkRecord
 	idx     []int
 	errs    []error
-	rnd     *rand.Rand
 	timer   *time.Timer
 
 	// ackQ feeds the lane's maxConcurrentAcks ack workers: a record is
@@ -42,7 +40,6 @@ func (p *sinkPart) newLane() *lane {
 		p:       p,
 		in:      make(chan *danube.Message, capacity),
 		batcher: batch.New[*danube.Message](r.cfg.Batch.MaxRecords, r.cfg.Batch.MaxBytes),
-		rnd:     newRand(),
 		ackQ:    make(chan *danube.Message, maxConcurrentAcks),
 	}
 }

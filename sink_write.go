@@ -43,11 +43,11 @@ func (l *lane) backoff(ctx context.Context, rec *SinkRecord, err error, attempt 
 	switch {
 	case ctx.Err() != nil:
 		return ErrStopped
-	case attempt > r.cfg.Retry.retries():
+	case attempt > r.cfg.Retry.Retries():
 		return &exhaustedError{err}
 	}
 	t.retrying(rec, err, attempt)
-	if !sleepCtx(t.run.stopCtx, r.cfg.Retry.delay(attempt, l.rnd)) {
+	if !sleepCtx(t.run.stopCtx, r.cfg.Retry.Delay(attempt)) {
 		return ErrStopped
 	}
 	return nil
@@ -184,7 +184,7 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 			return false
 		}
 		attempt++
-		if attempt > r.cfg.Retry.retries() {
+		if attempt > r.cfg.Retry.Retries() {
 			for _, i := range l.idx {
 				if !l.resolve(ctx, i, &exhaustedError{l.errs[i]}) {
 					return false
@@ -195,7 +195,7 @@ func (l *lane) writeBatch(ctx context.Context, msgs []*danube.Message) bool {
 		for _, i := range l.idx {
 			t.retrying(&l.recs[i], l.errs[i], attempt)
 		}
-		if !sleepCtx(run.stopCtx, r.cfg.Retry.delay(attempt, l.rnd)) {
+		if !sleepCtx(run.stopCtx, r.cfg.Retry.Delay(attempt)) {
 			return false
 		}
 	}

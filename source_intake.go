@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
@@ -13,7 +12,6 @@ import (
 func (run *sourceRun) pollLoop() {
 	r := run.r
 	ctx := run.stopCtx
-	rnd := newRand()
 	failures := 0
 	for ctx.Err() == nil {
 		var recs []SourceRecord
@@ -53,7 +51,7 @@ func (run *sourceRun) pollLoop() {
 			r.log.Error("source skipped invalid data", "err", err)
 		case ClassRetryable:
 			failures++
-			if !run.backoff(ctx, "poll", failures, err, rnd) {
+			if !run.backoff(ctx, "poll", failures, err) {
 				return
 			}
 		default:
@@ -66,21 +64,20 @@ func (run *sourceRun) pollLoop() {
 // backoff handles the failures-th consecutive retryable failure err of
 // the source's op ("poll" or "stream"): past the retry policy it fails the
 // run, else it waits the retry delay. It reports whether to try again.
-func (run *sourceRun) backoff(ctx context.Context, op string, failures int, err error, rnd *rand.Rand) bool {
+func (run *sourceRun) backoff(ctx context.Context, op string, failures int, err error) bool {
 	r := run.r
 	run.first.m.fail(ClassRetryable.String())
-	if failures > r.cfg.Retry.retries() {
+	if failures > r.cfg.Retry.Retries() {
 		run.fail(Fatal(fmt.Errorf("%s: %d consecutive failures: %w", op, failures, err)))
 		return false
 	}
 	r.log.Warn(op+" failed, retrying", "attempt", failures, "err", err)
-	return sleepCtx(ctx, r.cfg.Retry.delay(failures, rnd))
+	return sleepCtx(ctx, r.cfg.Retry.Delay(failures))
 }
 
 func (run *sourceRun) streamLoop(ss StreamSource) {
 	r := run.r
 	ctx := run.stopCtx
-	rnd := newRand()
 	var emitted atomic.Int64
 	em := &Emitter{publish: func(ectx context.Context, rec SourceRecord, ack acker) error {
 		if err := run.publish(ectx, rec, ack); err != nil {
@@ -107,7 +104,7 @@ func (run *sourceRun) streamLoop(ss StreamSource) {
 		switch ClassOf(err) {
 		case ClassRetryable, ClassInvalidData:
 			failures++
-			if !run.backoff(ctx, "stream", failures, err, rnd) {
+			if !run.backoff(ctx, "stream", failures, err) {
 				return
 			}
 		default:

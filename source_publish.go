@@ -147,7 +147,6 @@ func (it *pubItem) finish(err error) {
 // not confirmed, so its offset is never committed.
 func (run *sourceRun) retryLoop(ctx context.Context) {
 	r := run.r
-	rnd := newRand()
 	var batch []*pubItem
 	for {
 		select {
@@ -168,7 +167,7 @@ func (run *sourceRun) retryLoop(ctx context.Context) {
 			it.attempt++
 			attempt = max(attempt, it.attempt)
 		}
-		if attempt > r.cfg.Retry.retries() {
+		if attempt > r.cfg.Retry.Retries() {
 			err := Fatal(fmt.Errorf("publish to %s: %d attempts failed", batch[0].t.cfg.Topic, attempt))
 			run.fail(err)
 			for _, it := range batch {
@@ -177,7 +176,7 @@ func (run *sourceRun) retryLoop(ctx context.Context) {
 			continue
 		}
 		r.log.Warn("publish failed, retrying", "records", len(batch), "attempt", attempt)
-		if !sleepCtx(ctx, r.cfg.Retry.delay(attempt, rnd)) {
+		if !sleepCtx(ctx, r.cfg.Retry.Delay(attempt)) {
 			run.retryMu.Lock()
 			run.retryQ = append(run.retryQ, batch...)
 			run.retryMu.Unlock()

@@ -102,7 +102,6 @@ func (run *sourceRun) topic(ctx context.Context, name string) (*sourceTopic, err
 		delete(run.creating, name)
 		run.topicsMu.Unlock()
 	}()
-	rnd := newRand()
 	for attempt := 1; ; attempt++ {
 		t, err := run.newTopic(run.stopCtx, SourceTopic{Topic: name})
 		switch ClassOf(err) {
@@ -116,7 +115,7 @@ func (run *sourceRun) topic(ctx context.Context, name string) (*sourceTopic, err
 			return nil, err
 		}
 		run.r.log.Warn("creating producer failed, retrying", "topic", name, "attempt", attempt, "err", err)
-		if !sleepCtx(run.stopCtx, run.r.cfg.Retry.delay(min(attempt, 30), rnd)) {
+		if !sleepCtx(run.stopCtx, run.r.cfg.Retry.Delay(min(attempt, 30))) {
 			return nil, ErrStopped
 		}
 		if ctx.Err() != nil {

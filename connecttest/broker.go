@@ -65,7 +65,7 @@ func waitTimeout(t testing.TB, configured time.Duration) time.Duration {
 func clientOptions() []danube.ClientOption {
 	return []danube.ClientOption{
 		danube.WithHealthInterval(50 * time.Millisecond),
-		danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 20, Backoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}),
+		danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 20, Backoff: danube.BackoffLinear, Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}),
 	}
 }
 

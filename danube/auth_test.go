@@ -87,7 +87,7 @@ func TestTLS(t *testing.T) {
 
 	// Without the CA the server certificate is rejected, at once: retrying
 	// cannot fix a certificate.
-	untrusted := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 1000, Backoff: time.Second}))
+	untrusted := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 1000, Backoff: danube.BackoffLinear, Initial: time.Second}))
 	_, err := untrusted.NewProducer(t.Context(), uniqueTopic(t))
 	if err == nil {
 		t.Fatal("untrusted certificate accepted")

@@ -204,10 +204,10 @@ func (c *Client) conn(u brokerURL) (*grpc.ClientConn, error) {
 		// second, so retries find it back as soon as it listens again.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: backoff.Config{
-				BaseDelay:  min(c.cfg.retry.Backoff, outageProbe),
+				BaseDelay:  min(c.cfg.retry.Initial, outageProbe),
 				Multiplier: 1.6,
 				Jitter:     0.2,
-				MaxDelay:   min(c.cfg.retry.MaxBackoff, outageProbe),
+				MaxDelay:   min(c.cfg.retry.Max, outageProbe),
 			},
 			MinConnectTimeout: 5 * time.Second,
 		}),

@@ -394,7 +394,7 @@ func (pc *partConsumer) run(ctx context.Context, log *slog.Logger) {
 		case errors.Is(err, io.EOF):
 			failures++
 			log.Debug("stream ended (taken over or dropped by the broker); reopening", "failures", failures)
-			wait = rp.Delay(failures - 1)
+			wait = rp.Delay(failures)
 		default:
 			werr = wrapErr(ctx, op, err) // not sctx: cancelled above
 			if c.unreachable(st.route.connect.key, werr) {
@@ -411,9 +411,9 @@ func (pc *partConsumer) run(ctx context.Context, log *slog.Logger) {
 			}
 			failures++
 			log.Warn("stream failed; reopening", "failures", failures, "error", werr)
-			wait = rp.Delay(failures - 1)
+			wait = rp.Delay(failures)
 		}
-		if errors.Is(werr, ErrNotFound) || failures > rp.MaxRetries {
+		if errors.Is(werr, ErrNotFound) || failures > rp.Retries() {
 			if err := pc.renew(ctx, st.gen, "stream failing"); err != nil {
 				log.Warn("re-subscribe failed; retrying", "error", err)
 			} else {

@@ -56,7 +56,7 @@ func TestNonRetryableErrorsAreNotRetried(t *testing.T) {
 
 func TestRetriesExhausted(t *testing.T) {
 	b := startBroker(t, devbroker.Config{})
-	c := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 2, Backoff: 1e6, MaxBackoff: 1e6}))
+	c := newClient(t, b.URL(), danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 2, Backoff: danube.BackoffLinear, Initial: 1e6, Max: 1e6}))
 	p := newProducer(t, c, uniqueTopic(t))
 	b.FailNext("/danube.ProducerService/SendMessage", 3, codes.Unavailable)
 	err := p.Send(t.Context(), &danube.OutgoingMessage{Payload: []byte("x")})

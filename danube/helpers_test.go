@@ -42,7 +42,7 @@ func startBroker(t testing.TB, cfg devbroker.Config) *devbroker.Broker {
 func fastOptions() []danube.ClientOption {
 	return []danube.ClientOption{
 		danube.WithHealthInterval(50 * time.Millisecond),
-		danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 20, Backoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}),
+		danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 20, Backoff: danube.BackoffLinear, Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}),
 	}
 }
 

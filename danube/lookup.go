@@ -115,11 +115,11 @@ func (c *Client) establish(ctx context.Context, op, topic string, cur route, nex
 			}
 			wait = w
 		} else {
-			if n >= p.MaxRetries {
+			if n >= p.Retries() {
 				return r, err
 			}
 			c.log.Warn("retrying", "op", op, "topic", topic, "broker", r.connect.key, "attempt", n+1, "error", err)
-			wait = p.Delay(n)
+			wait = p.Delay(n + 1)
 			n++
 		}
 		if !sleepCtx(ctx, wait) {

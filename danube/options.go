@@ -95,9 +95,11 @@ func WithLogger(l *slog.Logger) ClientOption {
 
 // WithRetryPolicy sets how transient failures are retried (default
 // [DefaultRetryPolicy]: 5 retries, 200 ms linear backoff capped at 5 s, with
-// 50–100 % jitter). Zero fields take their default.
+// ±50 % jitter). Zero fields take DefaultRetryPolicy's values, except Backoff,
+// whose zero value is BackoffExponential: set BackoffLinear to keep the
+// default shape with other numbers.
 func WithRetryPolicy(p RetryPolicy) ClientOption {
-	return func(c *clientConfig) { c.retry = p.withDefaults() }
+	return func(c *clientConfig) { c.retry = p.WithDefaults(DefaultRetryPolicy()) }
 }
 
 // WithHealthInterval sets the period of the health check loop of every

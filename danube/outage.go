@@ -82,7 +82,7 @@ func (o *outage) failed(op string, err error, rp RetryPolicy, tries int) (wait t
 	}
 	o.attempts++
 	down := now.Sub(o.since)
-	if down >= o.limit && !(o.gaveUp && tries <= rp.MaxRetries) {
+	if down >= o.limit && !(o.gaveUp && tries <= rp.Retries()) {
 		o.last = err
 		if !o.gaveUp {
 			o.gaveUp = true
@@ -90,7 +90,7 @@ func (o *outage) failed(op string, err error, rp RetryPolicy, tries int) (wait t
 		}
 		return 0, &outageError{op: op, broker: o.broker, down: down, err: err}
 	}
-	wait = min(rp.Delay(o.attempts-1), outageProbe, max(o.limit-down, rp.Delay(tries-1)))
+	wait = min(rp.Delay(o.attempts), outageProbe, max(o.limit-down, rp.Delay(tries)))
 	o.log.Debug("broker unreachable; retrying", "op", op, "attempt", o.attempts, "wait", wait, "error", err)
 	return wait, nil
 }
@@ -200,10 +200,10 @@ func (c *Client) retryCall(ctx context.Context, key, op string, fn func() error)
 			}
 			wait = w
 		} else {
-			if n >= p.MaxRetries {
+			if n >= p.Retries() {
 				return err
 			}
-			wait = p.Delay(n)
+			wait = p.Delay(n + 1)
 			n++
 		}
 		if !sleepCtx(ctx, wait) {

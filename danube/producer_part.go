@@ -53,7 +53,7 @@ func (pp *partProducer) send(ctx context.Context, msg *danubepb.StreamMessage) e
 				return giveUp
 			}
 			wait = w
-		case n >= rp.MaxRetries:
+		case n >= rp.Retries():
 			return err
 		case needsRecreate(err):
 			n++
@@ -68,10 +68,10 @@ func (pp *partProducer) send(ctx context.Context, msg *danubepb.StreamMessage) e
 			if !IsRetryable(rerr) {
 				return fmt.Errorf("%w; recreate: %w", err, rerr)
 			}
-			wait = rp.Delay(n - 1)
+			wait = rp.Delay(n)
 		case IsRetryable(err):
 			p.log.Warn("send failed; retrying", "partition", pp.topic, "attempt", n+1, "error", err)
-			wait = rp.Delay(n)
+			wait = rp.Delay(n + 1)
 			n++
 		default:
 			return err

@@ -3,6 +3,7 @@ package danube
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -10,50 +11,122 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-func TestRetryPolicyDefaults(t *testing.T) {
-	got := RetryPolicy{}.withDefaults()
-	if want := DefaultRetryPolicy(); got != want {
-		t.Fatalf("zero policy with defaults = %+v, want %+v", got, want)
+func TestRetryPolicyWithDefaults(t *testing.T) {
+	def := DefaultRetryPolicy()
+	if got := (RetryPolicy{Backoff: BackoffLinear}).WithDefaults(def); got != def {
+		t.Fatalf("zero policy with defaults = %+v, want %+v", got, def)
 	}
-	if got := (RetryPolicy{MaxRetries: -1}).withDefaults().MaxRetries; got != 0 {
-		t.Fatalf("negative MaxRetries became %d, want 0", got)
+	if got := (RetryPolicy{}).WithDefaults(def).Backoff; got != BackoffExponential {
+		t.Fatalf("zero Backoff became %v, want exponential (its zero value)", got)
 	}
-	if got := (RetryPolicy{Backoff: time.Second, MaxBackoff: time.Millisecond}).withDefaults().MaxBackoff; got != time.Second {
-		t.Fatalf("MaxBackoff below Backoff became %v, want 1s", got)
+	neg := RetryPolicy{MaxRetries: -1, Jitter: -1}.WithDefaults(def)
+	if neg.MaxRetries != -1 || neg.Retries() != 0 || neg.Jitter != -1 {
+		t.Fatalf("negative MaxRetries/Jitter = %+v (Retries %d), want kept negative and 0 retries", neg, neg.Retries())
+	}
+	if again := neg.WithDefaults(def); again != neg {
+		t.Fatalf("WithDefaults is not idempotent: %+v then %+v", neg, again)
+	}
+	if got := (RetryPolicy{Initial: time.Minute}).WithDefaults(def).Max; got != time.Minute {
+		t.Fatalf("zero Max with Initial above the default Max = %v, want Initial", got)
+	}
+	// The client applies its defaults to a partial policy.
+	var cfg clientConfig
+	WithRetryPolicy(RetryPolicy{MaxRetries: 2})(&cfg)
+	if cfg.retry.MaxRetries != 2 || cfg.retry.Initial != def.Initial || cfg.retry.Max != def.Max || cfg.retry.Jitter != def.Jitter {
+		t.Fatalf("WithRetryPolicy kept %+v", cfg.retry)
 	}
 }
 
 func TestRetryPolicyDelay(t *testing.T) {
-	p := DefaultRetryPolicy()
+	ms := time.Millisecond
 	tests := []struct {
-		n       int
-		ceiling time.Duration
+		name string
+		p    RetryPolicy
+		want []time.Duration // delays before retries 1, 2, 3, …
 	}{
-		{-1, 200 * time.Millisecond},
-		{0, 200 * time.Millisecond},
-		{1, 400 * time.Millisecond},
-		{4, 1000 * time.Millisecond},
-		{24, 5 * time.Second},
-		{25, 5 * time.Second},
-		{1 << 40, 5 * time.Second}, // no overflow
+		{"client default", DefaultRetryPolicy(), []time.Duration{200 * ms, 400 * ms, 600 * ms, 800 * ms, time.Second}},
+		{"exponential capped", RetryPolicy{Initial: 10 * ms, Max: 50 * ms, Multiplier: 3}, []time.Duration{10 * ms, 30 * ms, 50 * ms, 50 * ms}},
+		{"linear", RetryPolicy{Backoff: BackoffLinear, Initial: 10 * ms, Max: 25 * ms}, []time.Duration{10 * ms, 20 * ms, 25 * ms}},
+		{"fixed", RetryPolicy{Backoff: BackoffFixed, Initial: 7 * ms, Max: time.Second}, []time.Duration{7 * ms, 7 * ms, 7 * ms}},
+		{"multiplier below one counts as one", RetryPolicy{Initial: 10 * ms, Max: time.Second, Multiplier: 0.5}, []time.Duration{10 * ms, 10 * ms}},
 	}
-	for _, tc := range tests {
-		if got := p.ceiling(tc.n); got != tc.ceiling {
-			t.Errorf("ceiling(%d) = %v, want %v", tc.n, got, tc.ceiling)
-		}
-		for range 200 {
-			d := p.Delay(tc.n)
-			if d < tc.ceiling/2 || d > tc.ceiling {
-				t.Fatalf("Delay(%d) = %v, want within [%v, %v]", tc.n, d, tc.ceiling/2, tc.ceiling)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.p
+			p.Jitter = -1
+			if got := p.Delay(0); got != tt.want[0] {
+				t.Fatalf("Delay(0) = %v, want the first delay %v", got, tt.want[0])
 			}
-		}
+			for i, want := range tt.want {
+				if got := p.Delay(i + 1); got != want {
+					t.Fatalf("Delay(%d) = %v, want %v", i+1, got, want)
+				}
+			}
+			for _, n := range []int{1000, 1 << 40} { // no overflow past the cap
+				if got := p.Delay(n); got <= 0 || got > p.Max {
+					t.Fatalf("Delay(%d) = %v, want within (0, %v]", n, got, p.Max)
+				}
+			}
+		})
+	}
+	if got := (RetryPolicy{Initial: time.Hour, Jitter: -1}).Delay(1 << 20); got <= 0 {
+		t.Fatalf("uncapped huge delay = %v, want positive", got)
 	}
 }
 
-func TestRetryStopsOnNonRetryable(t *testing.T) {
-	p := RetryPolicy{MaxRetries: 3, Backoff: time.Microsecond, MaxBackoff: time.Microsecond}
+func TestRetryPolicyJitter(t *testing.T) {
+	p := RetryPolicy{Initial: 100 * time.Millisecond, Max: 130 * time.Millisecond, Jitter: 0.5}
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		d := p.Delay(1)
+		if d < 50*time.Millisecond || d > 130*time.Millisecond {
+			t.Fatalf("jittered delay %v outside [50ms, cap 130ms]", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 100 {
+		t.Fatalf("1000 jittered delays took only %d values: jitter is not random", len(seen))
+	}
+	// Two policies (two clients or replicas) must not draw the same sequence.
+	same := true
+	for range 20 {
+		if p.Delay(1) != p.Delay(1) {
+			same = false
+		}
+	}
+	if same {
+		t.Fatal("consecutive jittered delays are all equal")
+	}
+}
+
+func TestParseBackoff(t *testing.T) {
+	for s, want := range map[string]Backoff{"": BackoffExponential, "exponential": BackoffExponential, "linear": BackoffLinear, "fixed": BackoffFixed} {
+		got, err := ParseBackoff(s)
+		if err != nil || got != want {
+			t.Errorf("ParseBackoff(%q) = %v, %v", s, got, err)
+		}
+		if s != "" && got.String() != s {
+			t.Errorf("String() = %q, want %q", got.String(), s)
+		}
+	}
+	if _, err := ParseBackoff("cubic"); err == nil {
+		t.Fatal("ParseBackoff(cubic) = nil error")
+	}
+}
+
+// retryClient is a client whose retryCall runs without a broker: no
+// reconnect timeout, so every failure is handled by the RetryPolicy.
+func retryClient(p RetryPolicy) *Client {
+	cfg := defaultClientConfig()
+	cfg.retry = p.WithDefaults(DefaultRetryPolicy())
+	cfg.reconnectTimeout = -1
+	return &Client{cfg: cfg, log: slog.New(slog.DiscardHandler), outages: map[string]*outage{}}
+}
+
+func TestRetryCallStopsOnNonRetryable(t *testing.T) {
+	c := retryClient(RetryPolicy{MaxRetries: 3, Initial: time.Microsecond, Max: time.Microsecond})
 	calls := 0
-	err := retry(t.Context(), p, "op", func() error {
+	err := c.retryCall(t.Context(), "k", "op", func() error {
 		calls++
 		return wrapErr(t.Context(), "op", status.Error(codes.NotFound, "gone"))
 	})
@@ -62,7 +135,7 @@ func TestRetryStopsOnNonRetryable(t *testing.T) {
 	}
 
 	calls = 0
-	err = retry(t.Context(), p, "op", func() error {
+	err = c.retryCall(t.Context(), "k", "op", func() error {
 		calls++
 		return wrapErr(t.Context(), "op", status.Error(codes.Unavailable, "down"))
 	})
@@ -71,7 +144,7 @@ func TestRetryStopsOnNonRetryable(t *testing.T) {
 	}
 
 	calls = 0
-	err = retry(t.Context(), p, "op", func() error {
+	err = c.retryCall(t.Context(), "k", "op", func() error {
 		calls++
 		if calls < 3 {
 			return wrapErr(t.Context(), "op", status.Error(codes.ResourceExhausted, "busy"))
@@ -81,12 +154,22 @@ func TestRetryStopsOnNonRetryable(t *testing.T) {
 	if calls != 3 || err != nil {
 		t.Fatalf("calls=%d err=%v, want success on the third call", calls, err)
 	}
+
+	calls = 0
+	none := retryClient(RetryPolicy{MaxRetries: -1})
+	err = none.retryCall(t.Context(), "k", "op", func() error {
+		calls++
+		return wrapErr(t.Context(), "op", status.Error(codes.Unavailable, "down"))
+	})
+	if calls != 1 || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("MaxRetries -1: calls=%d err=%v, want 1 call", calls, err)
+	}
 }
 
-func TestRetryContextEnds(t *testing.T) {
+func TestRetryCallContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	p := RetryPolicy{MaxRetries: 5, Backoff: time.Hour, MaxBackoff: time.Hour}
-	err := retry(ctx, p, "op", func() error {
+	c := retryClient(RetryPolicy{MaxRetries: 5, Initial: time.Hour, Max: time.Hour})
+	err := c.retryCall(ctx, "k", "op", func() error {
 		cancel()
 		return &Error{Op: "op", Code: codes.Unavailable, Message: "down"}
 	})

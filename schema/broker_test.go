@@ -38,7 +38,7 @@ func startEnv(t *testing.T) *brokerEnv {
 	}
 	t.Cleanup(func() { b.Close() })
 	c, err := danube.NewClient(context.Background(), b.URL(),
-		danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 5, Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}))
+		danube.WithRetryPolicy(danube.RetryPolicy{MaxRetries: 5, Backoff: danube.BackoffLinear, Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}))
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
