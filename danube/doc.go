@@ -44,7 +44,8 @@
 //
 // Transient errors (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED) are
 // retried with the [RetryPolicy] (default 5 retries, 200 ms linear backoff, 5 s
-// cap, 50–100 % jitter); creation and subscription re-lookup the topic before
+// cap, ±50 % random jitter; the connect package's runtimes use the same type
+// with their own defaults); creation and subscription re-lookup the topic before
 // each retry. Every producer and consumer partition runs a health check
 // ([WithHealthInterval], default 5 s). When the broker no longer serves it (a
 // CLOSE answer, SendMessage NOT_FOUND, PERMISSION_DENIED "…draining or
