@@ -78,7 +78,8 @@ type RetryPolicy struct {
 }
 
 // DefaultRetryPolicy returns the client's policy, that of the official
-// clients: 5 retries, 200 ms linear backoff capped at 5 s, ±50% jitter.
+// clients: 5 retries, 200 ms linear backoff capped at 5 s, ±50% jitter
+// (and a multiplier of 2 for a policy that chooses exponential backoff).
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		MaxRetries: 5,
