@@ -217,17 +217,29 @@ func startSink(ctx context.Context, p params, onRecord func(connect.SinkRecord))
 	return rt, stop, nil
 }
 
+// sinkClient opens a client on p.url and creates the sink runtime's
+// subscription on every topic, so that records published before the sink
+// starts are kept for it.
+func sinkClient(ctx context.Context, p params) (*danube.Client, error) {
+	c, err := danube.NewClient(ctx, p.url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := subscribe(ctx, c, p, p.prefix+"-sink", false); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // runSink consumes a backlog with the sink runtime (no-op sink, default
 // settings), counting the records the sink was handed.
 func runSink(ctx context.Context, p params) (Sample, error) {
-	c, err := danube.NewClient(ctx, p.url)
+	c, err := sinkClient(ctx, p)
 	if err != nil {
 		return Sample{}, err
 	}
 	defer c.Close()
-	if _, err := subscribe(ctx, c, p, p.prefix+"-sink", false); err != nil {
-		return Sample{}, err
-	}
 	if err := fillBacklogs(ctx, c, p); err != nil {
 		return Sample{}, err
 	}
@@ -249,14 +261,11 @@ func runSink(ctx context.Context, p params) (Sample, error) {
 // default settings, and counts the records the sink was handed; latency is
 // from the generator's poll to the sink's write.
 func runEndToEnd(ctx context.Context, p params) (Sample, error) {
-	c, err := danube.NewClient(ctx, p.url)
+	c, err := sinkClient(ctx, p)
 	if err != nil {
 		return Sample{}, err
 	}
 	defer c.Close()
-	if _, err := subscribe(ctx, c, p, p.prefix+"-sink", false); err != nil {
-		return Sample{}, err
-	}
 	cnt := newCounter(p.records)
 	ctx, cancel := context.WithTimeout(ctx, p.maxTime)
 	defer cancel()
