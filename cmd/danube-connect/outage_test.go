@@ -37,19 +37,26 @@ func storedPayloads(b *devbroker.Broker, topic string) (map[string]int, int) {
 // produce run: the command exits 0, every message is stored (at most one
 // twice: a send cut by the outage), and stderr says once that the broker was
 // lost and once that it is back.
+// suspendFor makes b unreachable for d (listener closed, connections
+// cut), then serves again on the same address.
+func suspendFor(t *testing.T, b *devbroker.Broker, d time.Duration) {
+	t.Helper()
+	if err := b.Suspend(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	if err := b.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestProduceRidesOutOutage(t *testing.T) {
 	b := startBroker(t)
 	env := []string{"DANUBE_SERVICE_URL=" + b.URL()}
 	const n = 300
 	p := startCLI(t, t.Context(), env, nil, "produce", "-t", "/default/outage", "-m", "m{i}", "-c", strconv.Itoa(n), "-i", "5", "--reliable")
 	eventually(t, "a third of the messages stored", func() bool { _, got := storedPayloads(b, "/default/outage"); return got >= n/3 })
-	if err := b.Suspend(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(outage)
-	if err := b.Resume(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	suspendFor(t, b, outage)
 	res := p.wait(t)
 	if res.code != 0 {
 		t.Fatalf("produce exit %d; stderr:\n%s", res.code, res.stderr)
@@ -291,13 +298,7 @@ func TestDLQInspectRidesOutOutage(t *testing.T) {
 		return got
 	}
 	eventually(t, "some records shown", func() bool { return shown() >= n/4 })
-	if err := b.Suspend(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(outage)
-	if err := b.Resume(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	suspendFor(t, b, outage)
 	res := r.wait(t)
 	if res.code != 0 {
 		t.Fatalf("dlq inspect exit %d; stderr:\n%s", res.code, res.stderr)
