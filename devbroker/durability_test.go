@@ -3,7 +3,6 @@ package devbroker_test
 import (
 	"go.uber.org/goleak"
 
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -138,19 +137,10 @@ func TestTornTailIsTruncated(t *testing.T) {
 // startChild runs a broker in a helper process on dir and returns a client for it.
 func startChild(t *testing.T, dir string, sync devbroker.SyncPolicy) (*client, *exec.Cmd) {
 	t.Helper()
-	cmd := testchild.Command(t, "^$", envChildDir+"="+dir, envChildSync+"="+strconv.Itoa(int(sync)))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	cmd, line := testchild.StartLine(t, "^$", envChildDir+"="+dir, envChildSync+"="+strconv.Itoa(int(sync)))
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "ADDR ")
-	if err != nil || !ok {
-		t.Fatalf("helper broker: %q, %v", line, err)
+	if !ok {
+		t.Fatalf("helper broker: %q", line)
 	}
 	return dial(t, "http://"+addr), cmd
 }

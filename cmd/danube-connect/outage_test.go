@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/danube-connect/connect/connectors/file"
 	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 // outage is how long the broker is gone in the outage tests: longer than
@@ -183,23 +183,9 @@ func TestCLIChild(t *testing.T) {
 // addr` in a child process and waits until it serves.
 func startDurableBroker(t *testing.T, dir, addr string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envCLIChild+"=devbroker --data-dir "+dir+" --addr "+addr+" --log-level warn")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.Contains(line, "Clients use:") {
-		t.Fatalf("child broker: %q, %v", line, err)
+	cmd, line := testchild.StartLine(t, "^TestCLIChild$", envCLIChild+"=devbroker --data-dir "+dir+" --addr "+addr+" --log-level warn")
+	if !strings.Contains(line, "Clients use:") {
+		t.Fatalf("child broker: %q", line)
 	}
 	return cmd
 }

@@ -8,6 +8,7 @@
 package testchild
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -52,6 +53,29 @@ func Start(t testing.TB, run string, env ...string) *exec.Cmd {
 		t.Fatalf("testchild: %v", err)
 	}
 	return cmd
+}
+
+// StartLine starts Command(t, run, env...) with its standard error passed
+// through to the test's, and returns it with the first line (newline
+// included) the child writes to its standard output: a child announcing
+// its address or that it serves. It fails the test if the process cannot
+// start or ends its output before a line.
+func StartLine(t testing.TB, run string, env ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := Command(t, run, env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("testchild: %v", err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testchild: %v", err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("testchild: first line of the child: %q, %v", line, err)
+	}
+	return cmd, line
 }
 
 // Starter returns a function that starts, as Start does, the child test
