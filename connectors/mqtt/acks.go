@@ -17,6 +17,7 @@ type ackQueue struct {
 
 	mu      sync.Mutex
 	pending []*inflight // receive order
+	sending int         // taken from pending by Run, acknowledgement not yet handed to the client
 	sent    uint64      // acknowledgements handed to the client
 }
 
@@ -74,6 +75,7 @@ func (q *ackQueue) Run(ctx context.Context) {
 			}
 			q.mu.Lock()
 			q.sent++
+			q.sending--
 			q.mu.Unlock()
 			<-q.slots
 		}
@@ -90,6 +92,7 @@ func (q *ackQueue) due() []*inflight {
 	}
 	out := q.pending[:n:n]
 	q.pending = q.pending[n:]
+	q.sending += n
 	return out
 }
 
@@ -97,10 +100,14 @@ func (q *ackQueue) due() []*inflight {
 func (q *ackQueue) Unacked() int { return len(q.slots) }
 
 // Settled reports whether every acquired message has its answer and every
-// due acknowledgement went out: what is left is held for good.
+// due acknowledgement was handed to the client (its ack function
+// returned): what is left is held for good.
 func (q *ackQueue) Settled() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.sending > 0 {
+		return false // taken by Run, the ack function has not returned yet
+	}
 	for i, p := range q.pending {
 		if !p.done {
 			return false
@@ -116,9 +123,12 @@ func (q *ackQueue) Settled() bool {
 // the runtime answers the records still in flight, and their
 // acknowledgements should reach the broker before the connection closes
 // (else the broker redelivers them as duplicates).
-func (q *ackQueue) Drain(d time.Duration) {
+func (q *ackQueue) Drain(d time.Duration) { waitUntil(d, q.Settled) }
+
+// waitUntil polls cond until it holds, at most d.
+func waitUntil(d time.Duration, cond func() bool) {
 	deadline := time.Now().Add(d)
-	for !q.Settled() && time.Now().Before(deadline) {
+	for !cond() && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -7,10 +7,14 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session"
+	"github.com/eclipse/paho.golang/paho/session/state"
 
 	"github.com/danube-connect/connect"
 )
@@ -36,6 +40,10 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	refused := make(chan error, 1)
+	// paho sends the acknowledgements released by Client.Ack later, in
+	// batches; acks tells when all of them were written.
+	acks := &ackSession{SessionManager: state.NewInMemory()}
+	defer func() { _ = acks.Close() }()
 	var subscribers sync.WaitGroup // the subscribe goroutines of OnConnectionUp
 	recvMax := uint16(s.cfg.ReceiveMaximum)
 	cfg := autopaho.ClientConfig{
@@ -104,11 +112,12 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 		},
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   s.clientID,
+			Session:                    acks,
 			EnableManualAcknowledgment: true,
 			SendAcksInterval:           sendAcksInterval,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 				func(pr paho.PublishReceived) (bool, error) {
-					d.Deliver(ctx, v5message(pr))
+					d.Deliver(ctx, v5message(pr, &acks.released))
 					return true, nil
 				},
 			},
@@ -120,7 +129,8 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 	}
 	defer func() {
 		d.q.Drain(drainTimeout)
-		time.Sleep(2 * sendAcksInterval) // paho sends acknowledgements in batches
+		// Disconnecting drops the acknowledgements paho has not written yet.
+		waitUntil(time.Second, acks.flushed)
 		dctx, dcancel := context.WithTimeout(connCtx, time.Second)
 		defer dcancel()
 		_ = cm.Disconnect(dctx)
@@ -137,7 +147,28 @@ func (s *Source) streamV5(ctx context.Context, d *deliverer) error {
 	}
 }
 
-func v5message(pr paho.PublishReceived) message {
+// ackSession is paho's in-memory session state, counting the
+// acknowledgements written to the connection, so that a stop can wait for
+// those released (Client.Ack) before it disconnects.
+type ackSession struct {
+	session.SessionManager
+	released atomic.Uint64 // Client.Ack accepted
+	written  atomic.Uint64 // the session wrote PUBACK/PUBREC (or had no connection)
+}
+
+// Ack writes the acknowledgement of pb (called by paho in receive order).
+func (a *ackSession) Ack(pb *packets.Publish) error {
+	err := a.SessionManager.Ack(pb)
+	a.written.Add(1)
+	return err
+}
+
+// flushed reports whether every released acknowledgement was written.
+func (a *ackSession) flushed() bool { return a.written.Load() >= a.released.Load() }
+
+// v5message converts pr; its ack releases the acknowledgement to paho and
+// counts it in released.
+func v5message(pr paho.PublishReceived, released *atomic.Uint64) message {
 	p := pr.Packet
 	m := message{
 		topic: p.Topic, qos: p.QoS, retain: p.Retain, dup: p.Duplicate(), id: p.PacketID,
@@ -157,7 +188,11 @@ func v5message(pr paho.PublishReceived) message {
 	}
 	if p.QoS > 0 {
 		client := pr.Client
-		m.ack = func() { _ = client.Ack(p) }
+		m.ack = func() {
+			if client.Ack(p) == nil {
+				released.Add(1)
+			}
+		}
 	}
 	return m
 }
