@@ -262,15 +262,7 @@ func TestUsageExitCodes(t *testing.T) {
 // The quickstart exactly as documented: one command, in-process broker,
 // generator → Danube → file sink, finishing by itself.
 func TestQuickstart(t *testing.T) {
-	dir := t.TempDir()
-	for _, f := range []string{"generator.toml", "file-sink.toml"} {
-		data, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/quickstart", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(dir, "examples/quickstart", f), string(data))
-	}
-	t.Chdir(dir)
+	copyQuickstart(t)
 	r := runCLI(t, t.Context(), nil, "run", "--devbroker", "-c", "examples/quickstart/generator.toml", "-c", "examples/quickstart/file-sink.toml")
 	if r.code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
