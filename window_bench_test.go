@@ -47,23 +47,6 @@ func BenchmarkSinkWindow(b *testing.B) {
 
 func benchWindow(b *testing.B, c *danube.Client) {
 	ctx := context.Background()
-	payload := make([]byte, 256)
-	publish := func(b *testing.B, topic string) {
-		b.StopTimer()
-		p, err := c.NewProducer(ctx, topic, danube.WithProducerName("bench-pub"), danube.WithReliable(), danube.WithMaxInFlight(256))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for range benchBatch {
-			if err := p.SendAsync(ctx, &danube.OutgoingMessage{Payload: payload}, func(error) {}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := p.Flush(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
 
 	b.Run("raw", func(b *testing.B) {
 		const topic = "/default/bench-window-raw"
@@ -75,7 +58,7 @@ func benchWindow(b *testing.B, c *danube.Client) {
 		defer cons.Close()
 		b.ReportAllocs()
 		for b.Loop() {
-			publish(b, topic)
+			publishBacklog(b, c, topic)
 			for range benchBatch {
 				m, err := cons.Receive(ctx)
 				if err != nil {
@@ -122,7 +105,7 @@ func benchWindow(b *testing.B, c *danube.Client) {
 			b.ReportAllocs()
 			for b.Loop() {
 				target.Add(benchBatch)
-				publish(b, topic)
+				publishBacklog(b, c, topic)
 				select {
 				case <-reached:
 				case <-time.After(time.Minute):
