@@ -1,37 +1,21 @@
 package danube_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/danube-connect/connect/danube"
 	"github.com/danube-connect/connect/devbroker"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 // logBuffer is a concurrency-safe log sink for a text slog handler.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ testchild.Buffer }
 
 // count returns how many lines at level (e.g. "WARN") hold msg.
 func (l *logBuffer) count(level, msg string) int {

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/danube-connect/connect"
+	"github.com/danube-connect/connect/internal/testchild"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -102,22 +102,8 @@ func (r *recorder) nth(t *testing.T, name string, n int) *fakeRuntime {
 	}
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer is a concurrency-safe log sink for a text slog handler.
+type logBuffer struct{ testchild.Buffer }
 
 func start(t *testing.T, r *Runner, conns []Connector) (cancel func(), done <-chan error) {
 	t.Helper()
