@@ -48,29 +48,7 @@ func BenchmarkSinkWindow(b *testing.B) {
 func benchWindow(b *testing.B, c *danube.Client) {
 	ctx := context.Background()
 
-	b.Run("raw", func(b *testing.B) {
-		const topic = "/default/bench-window-raw"
-		ensureTopic(b, c, topic, 0)
-		cons, err := c.NewConsumer(ctx, topic, "raw", danube.WithConsumerName("raw"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cons.Close()
-		b.ReportAllocs()
-		for b.Loop() {
-			publishBacklog(b, c, topic)
-			for range benchBatch {
-				m, err := cons.Receive(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := cons.Ack(ctx, m); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "msg/s")
-	})
+	b.Run("raw", func(b *testing.B) { benchRawReceive(b, c, "/default/bench-window-raw") })
 
 	for _, batched := range []bool{false, true} {
 		name := "runtime-write"
